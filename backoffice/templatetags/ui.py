@@ -1,0 +1,129 @@
+"""Template helpers used on every page: money, status badges, relative times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from backoffice.money import format_money
+
+register = template.Library()
+
+_GOOD = {
+    "active",
+    "approved",
+    "paid",
+    "credited",
+    "captured",
+    "matched",
+    "resolved",
+    "verified",
+    "success",
+    "ok",
+    "completed",
+    "auto_pay",
+    "enabled",
+}
+_BAD = {
+    "failed",
+    "rejected",
+    "blocked",
+    "charged_back",
+    "chargeback",
+    "declined",
+    "expired",
+    "suspended",
+    "closed",
+    "self_excluded",
+    "error",
+    "disabled",
+    "manual",
+    "mismatch",
+    "amount_mismatch",
+    "currency_mismatch",
+    "status_mismatch",
+    "missing_ours",
+    "missing_psp",
+    "duplicate",
+    "high",
+    "urgent",
+}
+_WAIT = {
+    "pending",
+    "requested",
+    "in_review",
+    "review",
+    "initiated",
+    "authorised",
+    "sent_to_psp",
+    "on_hold",
+    "held",
+    "new",
+    "open",
+    "pending_player",
+    "pending_internal",
+    "awaiting_approval",
+    "unknown",
+    "medium",
+    "running",
+    "queued",
+}
+_GREY = {"cancelled", "reversed", "refunded", "draft", "ended", "paused", "low", "normal"}
+
+
+def badge_class(value: str) -> str:
+    key = str(value).lower()
+    if key in _GOOD:
+        return "text-bg-success"
+    if key in _BAD:
+        return "text-bg-danger"
+    if key in _WAIT:
+        return "text-bg-warning"
+    if key in _GREY:
+        return "text-bg-secondary"
+    return "text-bg-light border"
+
+
+@register.simple_tag
+def status_badge(value, label=None):
+    """The one badge for a status, everywhere: colour plus the words (never colour alone)."""
+    if value in (None, ""):
+        return "—"
+    text = label or str(value).replace("_", " ")
+    return format_html(
+        '<span class="badge {} status-badge" data-status="{}">{}</span>',
+        badge_class(value),
+        value,
+        text,
+    )
+
+
+@register.filter
+def money(minor, currency):
+    """`{{ amount|money:currency }}` → "1,234.50 EUR" in a monospace, right-aligned span."""
+    return format_html('<span class="money">{}</span>', format_money(minor, currency))
+
+
+@register.simple_tag
+def reltime(value: datetime | None):
+    """ "3 h ago" with the exact UTC time on hover."""
+    if not value:
+        return "—"
+    now = timezone.now()
+    delta = now - value
+    words = (
+        timesince(value, now, depth=1) + " ago"
+        if delta.total_seconds() >= 0
+        else ("in " + timesince(now, value, depth=1))
+    )
+    exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, words)
+
+
+@register.filter
+def mono(value):
+    return format_html('<span class="font-monospace">{}</span>', value)

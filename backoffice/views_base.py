@@ -1,0 +1,203 @@
+"""The mixins and generic views every app's pages are built from.
+
+- `StaffRequiredMixin`: signed in, active, and holding a model permission (else 403).
+- `ScopedObjectMixin`: the object comes from `Model.objects.restrict(user, action)`, so an
+  object outside the user's brands answers 404 as if it did not exist.
+- `ObjectListView`: FilterSet + django-tables2 Table + capped pagination + CSV export + saved
+  filters; an htmx request gets only the table fragment.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage
+from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
+from django.views.generic import DetailView, TemplateView
+from django_tables2 import RequestConfig
+from django_tables2.paginators import LazyPaginator
+
+from .audit import record_event
+from .scoping import permission_name
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class StaffRequiredMixin(LoginRequiredMixin):
+    """Signed-in staff holding `permission_required` (a string or a list, all needed)."""
+
+    permission_required: str | Iterable[str] | None = None
+
+    def get_permissions(self) -> list[str]:
+        perm = self.permission_required
+        if perm is None:
+            return []
+        return [perm] if isinstance(perm, str) else list(perm)
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not request.user.is_active:
+            raise PermissionDenied("Your account is deactivated.")
+        if not all(request.user.has_perm(p) for p in self.get_permissions()):
+            raise PermissionDenied("Your role does not allow this page.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ScopedObjectMixin(StaffRequiredMixin):
+    """Narrows `get_queryset()` to the user's scope for `permission_action`."""
+
+    model = None
+    permission_action = "view"
+
+    def get_permissions(self) -> list[str]:
+        perms = super().get_permissions()
+        if not perms and self.model is not None:
+            perms = [permission_name(self.model, self.permission_action)]
+        return perms
+
+    def get_base_queryset(self):
+        return self.model._default_manager.all()
+
+    def get_queryset(self):
+        return self.get_base_queryset().restrict(self.request.user, self.permission_action)
+
+
+class ScopedDetailView(ScopedObjectMixin, DetailView):
+    template_name_suffix = "_detail"
+
+
+def neutralise(value) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def stream_csv(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([neutralise(v) for v in row])
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]):
+    response = StreamingHttpResponse(stream_csv(header, rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CappedPaginator(LazyPaginator):
+    """Never counts; refuses pages past `LIST_MAX_OFFSET` rows (filter instead)."""
+
+    def validate_number(self, number):
+        number = super().validate_number(number)
+        if (number - 1) * self.per_page > settings.LIST_MAX_OFFSET:
+            raise EmptyPage("Too deep: narrow the filters to reach these rows.")
+        return number
+
+
+def bounded_count(queryset, limit: int | None = None) -> tuple[int, bool]:
+    """(count, capped): counts at most `limit` + 1 rows, so a big table costs no full scan."""
+    limit = limit or settings.LIST_COUNT_LIMIT
+    n = queryset.order_by()[: limit + 1].count()
+    return (limit, True) if n > limit else (n, False)
+
+
+class ObjectListView(ScopedObjectMixin, TemplateView):
+    """One list page: filters in the query string, a sortable table, export, saved filters.
+
+    Subclasses set `model`, `filterset_class`, `table_class`, `title`; optionally
+    `export_fields` [(header, lookup), ...] for CSV export and `base_queryset()` for joins.
+    """
+
+    template_name = "layouts/list.html"
+    filterset_class = None
+    table_class = None
+    title = ""
+    per_page = 50
+    export_fields: list[tuple[str, str]] | None = None
+    export_permission: str | None = None
+    count_rows = True
+
+    def get_filterset(self):
+        qs = self.get_queryset()
+        return self.filterset_class(self.request.GET or None, queryset=qs, request=self.request)
+
+    def get(self, request, *args, **kwargs):
+        filterset = self.get_filterset()
+        if filterset.is_bound and not filterset.is_valid():
+            qs = filterset.queryset.none()
+        else:
+            qs = filterset.qs
+        if request.GET.get("export") == "csv":
+            return self.export(qs)
+        table = self.table_class(qs, request=request)
+        try:
+            RequestConfig(
+                request, paginate={"per_page": self.per_page, "paginator_class": CappedPaginator}
+            ).configure(table)
+        except Http404:
+            raise Http404("That page is beyond what a list shows; narrow the filters.")
+        context = self.get_context_data(filterset=filterset, table=table, **kwargs)
+        if self.count_rows:
+            context["row_count"], context["row_count_capped"] = bounded_count(qs)
+        if request.htmx and request.htmx.target == "list-table":
+            return self.render_to_response(context, template_name=f"{self.template_name}#table")
+        return self.render_to_response(context)
+
+    def render_to_response(self, context, template_name=None, **kwargs):
+        return self.response_class(
+            request=self.request,
+            template=[template_name or self.template_name],
+            context=context,
+            using=self.template_engine,
+            **kwargs,
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        from .models import SavedFilter
+
+        list_name = self.request.resolver_match.view_name if self.request.resolver_match else ""
+        context.update(
+            title=self.title or self.model._meta.verbose_name_plural.capitalize(),
+            list_name=list_name,
+            can_export=bool(self.export_fields) and self.may_export(),
+            saved_filters=SavedFilter.objects.filter(user=self.request.user, list_name=list_name),
+            querystring=self.request.GET.urlencode(),
+        )
+        return context
+
+    def may_export(self) -> bool:
+        perm = self.export_permission
+        return perm is None or self.request.user.has_perm(perm)
+
+    def export(self, qs):
+        if not self.export_fields or not self.may_export():
+            raise PermissionDenied("You may not export this list.")
+        headers = [h for h, _ in self.export_fields]
+        lookups = [lookup for _, lookup in self.export_fields]
+        name = self.model._meta.model_name
+        record_event(
+            "export.csv",
+            actor=self.request.user,
+            summary=f"Exported {self.model._meta.verbose_name_plural} as CSV",
+            after={"list": name, "filters": self.request.GET.dict()},
+        )
+        rows = qs.values_list(*lookups).iterator(chunk_size=2000)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"{name}-{stamp}.csv", headers, rows)
