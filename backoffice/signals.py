@@ -7,7 +7,7 @@ from django.apps import apps
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-_PLUGIN_MODULES = ("approvals", "search", "dashboard", "roles")
+_PLUGIN_MODULES = ("approvals", "search", "dashboard", "roles", "panels", "links")
 
 
 def load_plugins() -> None:

@@ -1,6 +1,7 @@
-"""The foundation's pages: saved filters, approvals, audit trail, staff, roles, brands."""
+"""The foundation's pages under /bo/: saved filters here; staff, roles and brands in
+`urls_staff.py`; audit trail and approvals in `urls_audit.py`."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views_filters
 
@@ -13,4 +14,6 @@ urlpatterns = [
         views_filters.saved_filter_delete,
         name="savedfilter_delete",
     ),
+    path("", include("backoffice.urls_staff")),
+    path("", include("backoffice.urls_audit")),
 ]

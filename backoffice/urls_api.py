@@ -1,0 +1,3 @@
+"""The platform API (OpenAPI-documented) mounts here in the integration wave."""
+
+urlpatterns: list = []
