@@ -15,7 +15,6 @@ urlpatterns = [
     path("players/", include("players.urls")),
     path("payments/", include("payments.urls")),
     path("webhooks/", include("payments.urls_webhooks")),
-    path("api/", include("backoffice.urls_api")),
     path("support/", include("support.urls")),
     path("bonuses/", include("bonuses.urls")),
     path("compliance/", include("compliance.urls")),

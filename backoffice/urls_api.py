@@ -1,3 +1,0 @@
-"""The platform API (OpenAPI-documented) mounts here in the integration wave."""
-
-urlpatterns: list = []
