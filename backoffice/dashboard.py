@@ -47,3 +47,26 @@ def counters_for(user) -> list[dict]:
             {"key": c.key, "label": c.label, "count": c.count(user), "url": url, "help": c.help}
         )
     return out
+
+
+# The foundation's own counters.
+
+
+def _approvals_waiting(user) -> int:
+    from .approval_selectors import waiting_for
+
+    return waiting_for(user).order_by()[:1000].count()
+
+
+register_counter(
+    QueueCounter(
+        key="approvals_waiting",
+        label="Approvals waiting for you",
+        permission="backoffice.decide_approvalrequest",
+        count=_approvals_waiting,
+        url_name="backoffice:approval_list",
+        query="waiting=1",
+        help="Four-eyes requests from colleagues that your role may decide.",
+        order=10,
+    )
+)

@@ -24,3 +24,7 @@ def object_url(object_type: str, object_id: str | int) -> str | None:
         return reverse(url_name, kwargs={"pk": object_id})
     except NoReverseMatch:
         return None
+
+
+register_object_url("backoffice.approvalrequest", "backoffice:approval_detail")
+register_object_url("backoffice.auditevent", "backoffice:audit_detail")

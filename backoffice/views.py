@@ -10,7 +10,7 @@ from django.views.generic import TemplateView
 
 from .dashboard import counters_for
 from .search import search_all
-from .views_base import StaffRequiredMixin
+from .views_base import ExplainedHttp404, StaffRequiredMixin
 
 
 class HomeView(StaffRequiredMixin, TemplateView):
@@ -102,7 +102,10 @@ def error_403(request, exception=None):
 
 
 def error_404(request, exception=None):
-    return render(request, "errors/404.html", {"title": "Not found"}, status=404)
+    message = str(exception) if isinstance(exception, ExplainedHttp404) else ""
+    return render(
+        request, "errors/404.html", {"title": "Not found", "message": message}, status=404
+    )
 
 
 def error_500(request):

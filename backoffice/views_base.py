@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import EmptyPage
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.views.generic import DetailView, TemplateView
@@ -26,6 +26,10 @@ from .audit import record_event
 from .scoping import permission_name
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExplainedHttp404(Http404):
+    """A 404 whose message tells staff what to do; the error page shows it (others' are not)."""
 
 
 class StaffRequiredMixin(LoginRequiredMixin):
@@ -147,11 +151,19 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
             return self.export(qs)
         table = self.table_class(qs, request=request)
         try:
+            # Not silent: django-tables2 would otherwise answer a too-deep page with page 1.
             RequestConfig(
-                request, paginate={"per_page": self.per_page, "paginator_class": CappedPaginator}
+                request,
+                paginate={
+                    "per_page": self.per_page,
+                    "paginator_class": CappedPaginator,
+                    "silent": False,
+                },
             ).configure(table)
-        except Http404:
-            raise Http404("That page is beyond what a list shows; narrow the filters.")
+        except PageNotAnInteger:
+            raise ExplainedHttp404("That page number is not a number.")
+        except EmptyPage:
+            raise ExplainedHttp404("That page is beyond what a list shows; narrow the filters.")
         context = self.get_context_data(filterset=filterset, table=table, **kwargs)
         if self.count_rows:
             context["row_count"], context["row_count_capped"] = bounded_count(qs)
