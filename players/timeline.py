@@ -18,6 +18,7 @@ from .models import TimelineEvent
 
 KINDS: dict[str, str] = {
     "account": "Account & profile",
+    "login": "Logins & devices",
     "payment": "Payments",
     "ledger": "Wallet movements",
     "game": "Games",

@@ -1,6 +1,6 @@
 import factory
 
-from players.models import Player
+from players.models import NoteReason, Player, PlayerNote, Tag, TimelineEvent
 
 from .backoffice import BrandFactory
 
@@ -18,3 +18,48 @@ class PlayerFactory(factory.django.DjangoModelFactory):
     last_name = factory.Sequence(lambda n: f"Player{n}")
     country = "MT"
     currency = "EUR"
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+    colour = Tag.Colour.BLUE
+
+
+class NoteReasonFactory(factory.django.DjangoModelFactory):
+    """Reason codes are seeded by a migration; this makes extra ones for tests."""
+
+    class Meta:
+        model = NoteReason
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"reason-{n}")
+    label = factory.LazyAttribute(lambda o: o.code.replace("-", " ").title())
+    category = NoteReason.Category.GENERAL
+    template = ""
+
+
+class PlayerNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlayerNote
+
+    player = factory.SubFactory(PlayerFactory)
+    brand = factory.SelfAttribute("player.brand")
+    reason = factory.SubFactory(NoteReasonFactory)
+    category = factory.SelfAttribute("reason.category")
+    body = "Spoke to the player."
+
+
+class TimelineEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TimelineEvent
+
+    player = factory.SubFactory(PlayerFactory)
+    brand = factory.SelfAttribute("player.brand")
+    kind = "account"
+    action = "test.event"
+    summary = factory.Sequence(lambda n: f"Event {n}")
+    actor_label = "system"
