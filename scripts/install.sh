@@ -43,8 +43,11 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ];
     exit 0
 fi
 
-say "installing the project and its dev dependencies (pip install -e '.[dev]')"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+say "installing the project and its dev dependencies (pip install -e '.[dev]');"
+say "the first time this takes a few minutes (VERBOSE=1 shows pip's progress)"
+quiet=--quiet
+[ "${VERBOSE:-0}" = 1 ] && quiet=
+"$VENV/bin/python" -m pip install $quiet --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install $quiet --disable-pip-version-check --progress-bar off -e '.[dev]'
 printf '%s\n' "$want" >"$STAMP"
 say "done: $VENV is ready"

@@ -78,7 +78,7 @@ class Child:
         return self
 
     def _relay_output(self) -> None:
-        prefix = f"{self.name:<7}| "
+        prefix = f"{self.name:<8}| "
         for line in self.proc.stdout:
             with self.lock:
                 self.out.write(prefix + line.rstrip("\n") + "\n")
