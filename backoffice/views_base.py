@@ -149,7 +149,9 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
             qs = filterset.qs
         if request.GET.get("export") == "csv":
             return self.export(qs)
-        table = self.table_class(qs, request=request)
+        # No request= here: django-tables2 would configure the table with its default
+        # (counting) Paginator first; RequestConfig below configures it once, lazily.
+        table = self.table_class(qs)
         try:
             # Not silent: django-tables2 would otherwise answer a too-deep page with page 1.
             RequestConfig(
