@@ -180,7 +180,7 @@ class PlayerDetailView(ScopedDetailView):
             side_panels=[(p, h) for p, h in rendered if p.column == "side"],
             history_panel=next(((p, h) for p, h in rendered if p.key == "history"), None),
             actions=_action_buttons(player, user),
-            **_timeline_context(self.request, player, TimelineFilterForm(self.request.GET or None)),
+            **_timeline_context(self.request, player, TimelineFilterForm(self.request.GET)),
         )
         return ctx
 
@@ -195,8 +195,8 @@ class PlayerTimelineView(ScopedDetailView):
 
     def get(self, request, *args, **kwargs):
         self.object = self.get_object()
-        form = TimelineFilterForm(request.GET or None)
-        if form.is_bound and not form.is_valid() and "cursor" in form.errors:
+        form = TimelineFilterForm(request.GET)
+        if not form.is_valid() and "cursor" in form.errors:
             return HttpResponseBadRequest("That position in the timeline is not valid.")
         ctx = self.get_context_data(
             object=self.object,
