@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class PaymentsConfig(AppConfig):
     name = "payments"
+    verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

@@ -1,0 +1,1 @@
+"""PSP adapters: one module per provider behind one interface (`base.PspAdapter`)."""

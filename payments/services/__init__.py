@@ -1,0 +1,9 @@
+"""Every write of the payments app. Views, tasks, commands and the API call these.
+
+- `ledger`: posting balanced transfers, reversals, wallet and house accounts.
+- `payments`: deposits and withdrawals and their state machines.
+- `corrections`: manual adjustments, refunds, reversals and chargebacks (four eyes above a
+  per-currency threshold).
+- `psp_events`: webhook intake and applying PSP events.
+- `config`: PSPs, payment methods and thresholds.
+"""

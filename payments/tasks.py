@@ -1,0 +1,73 @@
+"""Celery tasks of the payments app. Each takes ids, calls a service, and is safe to run twice.
+
+`enqueue_*` are what `transaction.on_commit` calls: they never raise, because the thing they
+announce is already safe in the database (an inbox row, an approved withdrawal) and the beat
+sweepers pick up whatever a broker outage left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from .models import PaymentStatus, Withdrawal
+from .services.payments import do_send_payout
+from .services.psp_events import do_apply_psp_event, process_pending_events
+
+logger = logging.getLogger(__name__)
+
+SWEEP_AFTER = timedelta(seconds=30)
+PAYOUT_SWEEP_AFTER = timedelta(minutes=2)
+
+
+@shared_task(name="payments.apply_psp_event", ignore_result=True)
+def apply_psp_event(inbox_id: int) -> str | None:
+    return do_apply_psp_event(inbox_id)
+
+
+@shared_task(name="payments.sweep_psp_inbox", ignore_result=True)
+def sweep_psp_inbox(limit: int = 5000) -> dict:
+    """Apply inbox rows nobody applied within SWEEP_AFTER (broker was down, worker died)."""
+    counts = process_pending_events(older_than=SWEEP_AFTER, limit=limit)
+    if counts:
+        logger.info("PSP inbox sweep: %s", dict(counts))
+    return dict(counts)
+
+
+@shared_task(name="payments.send_payout", ignore_result=True)
+def send_payout(withdrawal_id: int) -> None:
+    do_send_payout(withdrawal_id)
+
+
+@shared_task(name="payments.sweep_approved_withdrawals", ignore_result=True)
+def sweep_approved_withdrawals(limit: int = 500) -> int:
+    """Send approved withdrawals whose payout task never ran."""
+    cutoff = timezone.now() - PAYOUT_SWEEP_AFTER
+    ids = list(
+        Withdrawal.objects.filter(status=PaymentStatus.APPROVED, status_changed_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    for withdrawal_id in ids:
+        do_send_payout(withdrawal_id)
+    return len(ids)
+
+
+def _enqueue(task, *args) -> bool:
+    try:
+        task.apply_async(args, retry=False)
+        return True
+    except Exception as exc:  # broker down: the sweeper will find the work in the database
+        logger.warning("Could not enqueue %s%s: %s", task.name, args, exc)
+        return False
+
+
+def enqueue_event(inbox_id: int) -> bool:
+    return _enqueue(apply_psp_event, inbox_id)
+
+
+def enqueue_payout(withdrawal_id: int) -> bool:
+    return _enqueue(send_payout, withdrawal_id)
