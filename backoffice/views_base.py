@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.core.paginator import EmptyPage
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.views.generic import DetailView, TemplateView
@@ -107,6 +107,11 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]):
 class CappedPaginator(LazyPaginator):
     """Never counts; refuses pages past `LIST_MAX_OFFSET` rows (filter instead)."""
 
+    max_per_page = 200  # django-tables2 takes ?per_page= from the URL: keep a page a page
+
+    def __init__(self, object_list, per_page, **kwargs):
+        super().__init__(object_list, max(1, min(int(per_page), self.max_per_page)), **kwargs)
+
     def validate_number(self, number):
         number = super().validate_number(number)
         if (number - 1) * self.per_page > settings.LIST_MAX_OFFSET:
@@ -162,8 +167,6 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
                     "silent": False,
                 },
             ).configure(table)
-        except PageNotAnInteger:
-            raise ExplainedHttp404("That page number is not a number.")
         except EmptyPage:
             raise ExplainedHttp404("That page is beyond what a list shows; narrow the filters.")
         context = self.get_context_data(filterset=filterset, table=table, **kwargs)

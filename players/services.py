@@ -94,7 +94,10 @@ def roles_with_permissions(perms: Iterable[str]) -> dict[str, list[str]]:
     return out
 
 
-def _require(user, perm: str, doing: str) -> None:
+def require_permission(user, perm: str, doing: str) -> None:
+    """Raise EscalationRequired, naming the roles that hold `perm`, unless `user` holds it.
+
+    `doing` completes "Your role may not …" (e.g. "block players")."""
     if user.has_perm(perm):
         return
     roles = roles_with_permissions([perm])[perm]
@@ -157,7 +160,7 @@ def do_change_player_status(
             f"{Status(new_status).label.lower()}."
         )
     perm = status_permission(old, new_status)
-    _require(acting_user, perm, f"make this account {Status(new_status).label.lower()}")
+    require_permission(acting_user, perm, f"make this account {Status(new_status).label.lower()}")
     before = snapshot(locked, ["status", "status_reason"])
     locked.status = new_status
     locked.status_reason = reason
@@ -202,7 +205,7 @@ def do_set_player_restrictions(
     if unknown:
         raise InvalidInput(f"Unknown restriction: {', '.join(sorted(unknown))}.")
     locked = _lock_player(player, acting_user)
-    _require(acting_user, "players.change_player_restrictions", "change restrictions")
+    require_permission(acting_user, "players.change_player_restrictions", "change restrictions")
     delta = {f: bool(v) for f, v in changes.items() if getattr(locked, f) != bool(v)}
     if not delta:
         raise NothingToChange("Those restrictions are already as asked.")
@@ -349,8 +352,8 @@ def do_add_player_note(
     if reason is None:
         raise InvalidInput("Choose an active reason code.")
     if reason.category == NoteReason.Category.RISK:
-        _require(acting_user, "players.view_risk_notes", "write risk notes")
-    _require(acting_user, "players.add_playernote", "add notes")
+        require_permission(acting_user, "players.view_risk_notes", "write risk notes")
+    require_permission(acting_user, "players.add_playernote", "add notes")
     locked = _lock_player(player, acting_user)
     if body == reason.template.strip():
         raise InvalidInput("Complete the template before saving the note.")
@@ -388,7 +391,7 @@ def do_add_player_note(
 @transaction.atomic
 def do_tag_player(player: Player | int, tag: Tag | int, *, acting_user) -> PlayerTag:
     """Put a tag on a player. Tagging twice is refused, not silently ignored."""
-    _require(acting_user, "players.add_playertag", "tag players")
+    require_permission(acting_user, "players.add_playertag", "tag players")
     locked = _lock_player(player, acting_user)
     tag = Tag.objects.get(pk=getattr(tag, "pk", tag))
     if PlayerTag.objects.filter(player=locked, tag=tag).exists():
@@ -411,7 +414,7 @@ def do_tag_player(player: Player | int, tag: Tag | int, *, acting_user) -> Playe
 @transaction.atomic
 def do_untag_player(player: Player | int, tag: Tag | int, *, acting_user) -> None:
     """Take a tag off a player."""
-    _require(acting_user, "players.delete_playertag", "remove tags")
+    require_permission(acting_user, "players.delete_playertag", "remove tags")
     locked = _lock_player(player, acting_user)
     link = PlayerTag.objects.filter(player=locked, tag_id=getattr(tag, "pk", tag)).first()
     if link is None:
@@ -446,7 +449,7 @@ def do_create_tag(
     *, name: str, description: str = "", colour: str = Tag.Colour.GREY, acting_user
 ) -> Tag:
     """Add a tag to the shared vocabulary. Names are unique whatever their case."""
-    _require(acting_user, "players.add_tag", "create tags")
+    require_permission(acting_user, "players.add_tag", "create tags")
     name, description, colour = _clean_tag_fields(name, description, colour)
     if Tag.objects.filter(name__iexact=name).exists():
         raise InvalidInput(f"A tag called {name} already exists.")
@@ -459,7 +462,7 @@ def do_create_tag(
 @transaction.atomic
 def do_update_tag(tag: Tag | int, *, name: str, description: str, colour: str, acting_user) -> Tag:
     """Rename or recolour a tag (every tagged player shows the new name)."""
-    _require(acting_user, "players.change_tag", "edit tags")
+    require_permission(acting_user, "players.change_tag", "edit tags")
     tag = Tag.objects.select_for_update().get(pk=getattr(tag, "pk", tag))
     name, description, colour = _clean_tag_fields(name, description, colour)
     if Tag.objects.filter(name__iexact=name).exclude(pk=tag.pk).exists():
