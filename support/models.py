@@ -172,10 +172,12 @@ class Ticket(models.Model):
             models.CheckConstraint(
                 condition=~Q(status__in=["resolved", "closed"]) | ~Q(resolution_code=""),
                 name="ticket_resolved_has_code",
+                violation_error_message="A resolved or closed ticket needs a resolution code.",
             ),
             models.CheckConstraint(
                 condition=Q(is_dispute=True) | Q(dispute_outcome=""),
                 name="ticket_outcome_only_on_dispute",
+                violation_error_message="Only a dispute has an outcome.",
             ),
         ]
         indexes = [
@@ -297,6 +299,9 @@ class Macro(models.Model):
             models.CheckConstraint(
                 condition=~Q(set_status__in=["resolved", "closed"]) | ~Q(set_resolution_code=""),
                 name="macro_resolution_needs_code",
+                violation_error_message=(
+                    "A macro that resolves or closes tickets needs a resolution code."
+                ),
             ),
         ]
 

@@ -1,0 +1,107 @@
+"""Tables of the support pages. Sortable only by indexed columns."""
+
+from __future__ import annotations
+
+import django_tables2 as tables
+from django.utils.html import format_html
+
+from backoffice.templatetags.ui import reltime, status_badge
+from players.tables import TABLE_ATTRS
+
+from .models import Macro, Ticket
+
+
+def _row_class(record) -> str:
+    state = record.sla_state
+    return f"sla-{state}" if state in ("breached", "warning") else ""
+
+
+class TicketTable(tables.Table):
+    selected = tables.CheckBoxColumn(
+        accessor="pk",
+        attrs={
+            "th__input": {"form": "bulk-form", "aria-label": "Select every ticket on this page",
+                          "data-select-all": ""},
+            "td__input": {"form": "bulk-form", "class": "form-check-input"},
+        },
+    )  # fmt: skip
+    id = tables.Column(
+        verbose_name="#", linkify=("support:ticket_detail", {"pk": tables.A("pk")}),
+        attrs={"td": {"class": "id-col"}},
+    )  # fmt: skip
+    subject = tables.Column(
+        linkify=("support:ticket_detail", {"pk": tables.A("pk")}), orderable=False
+    )
+    player = tables.Column(
+        accessor="player__username", verbose_name="Player", orderable=False,
+        linkify=("players:player_detail", {"pk": tables.A("player_id")}),
+    )  # fmt: skip
+    status = tables.Column(orderable=False)
+    priority = tables.Column(orderable=False)
+    category = tables.Column(orderable=False)
+    team = tables.Column(orderable=False)
+    assignee = tables.TemplateColumn(
+        template_name="support/partials/_assignee_cell.html", orderable=False
+    )
+    sla_due_at = tables.Column(verbose_name="SLA due")
+    updated_at = tables.Column(verbose_name="Updated")
+
+    class Meta:
+        model = Ticket
+        fields = ()
+        sequence = ("selected", "id", "subject", "player", "status", "priority", "category",
+                    "team", "assignee", "sla_due_at", "updated_at")  # fmt: skip
+        order_by = ("sla_due_at",)
+        attrs = TABLE_ATTRS
+        row_attrs = {"class": _row_class, "data-ticket": lambda record: record.pk}
+        empty_text = (
+            "No ticket in this queue for the brands you cover. Change the queue or the filters; "
+            "new tickets are opened from a player's page."
+        )
+
+    def render_status(self, value, record):
+        return status_badge(value, record.get_status_display())
+
+    def render_priority(self, value, record):
+        return status_badge(value, record.get_priority_display())
+
+    def render_category(self, value, record):
+        text = record.get_category_display()
+        if record.is_dispute:
+            return format_html('{} <span class="badge text-bg-danger">dispute</span>', text)
+        return text
+
+    def render_sla_due_at(self, value, record):
+        state = record.sla_state
+        if state == "breached":
+            return format_html('<span class="text-danger fw-semibold">overdue {}</span>',
+                               reltime(value))  # fmt: skip
+        if state == "warning":
+            return format_html('<span class="text-warning-emphasis">{}</span>', reltime(value))
+        if not state:
+            return format_html('<span class="text-body-secondary">{}</span>', "paused")
+        return reltime(value)
+
+    def render_updated_at(self, value):
+        return reltime(value)
+
+
+class MacroTable(tables.Table):
+    name = tables.Column(linkify=("support:macro_update", {"pk": tables.A("pk")}))
+    note_kind = tables.Column(verbose_name="Adds", orderable=False)
+    set_status = tables.Column(verbose_name="Sets status", orderable=False)
+    set_priority = tables.Column(verbose_name="Sets priority", orderable=False)
+    set_team = tables.Column(verbose_name="Routes to", orderable=False)
+    brand = tables.Column(orderable=False, default="Every brand")
+    is_active = tables.BooleanColumn(verbose_name="Active", orderable=False)
+
+    class Meta:
+        model = Macro
+        fields = ()
+        sequence = ("name", "note_kind", "set_status", "set_priority", "set_team", "brand",
+                    "is_active")  # fmt: skip
+        attrs = TABLE_ATTRS
+        empty_text = "No macro yet. Admins create them for the replies agents send every day."
+
+    def render_set_status(self, value, record):
+        return status_badge(value, record.get_set_status_display())
