@@ -3,10 +3,12 @@ helper to fund wallets through a real credited deposit, and Celery run inline.""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
 
 from backoffice.celery import app as celery_app
-from payments.models import Account, PaymentMethod
+from payments.models import Account, Currency, PaymentMethod
 from payments.services import ledger
 from tests.factories import PaymentMethodFactory, PlayerFactory, PspFactory
 
@@ -19,6 +21,16 @@ def celery_inline():
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+
+
+@pytest.fixture(autouse=True)
+def currencies(db):
+    """The currencies migration 0003 adds (a transactional test's flush removes them)."""
+    migration = import_module("payments.migrations.0003_currencies")
+    for code, name, exponent, crypto in migration.CURRENCIES:
+        Currency.objects.get_or_create(
+            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
+        )
 
 
 @pytest.fixture
@@ -81,3 +93,33 @@ def fund(house):
         )
 
     return do
+
+
+@pytest.fixture
+def credited_deposit(card_psp, card_method):
+    """credited_deposit(player, amount) -> a card deposit captured by the PSP and credited."""
+    from payments.psp.base import PspEvent
+    from payments.services.psp_events import apply_event
+
+    counter = {"n": 0}
+
+    def make(player, amount):
+        counter["n"] += 1
+        n = counter["n"]
+        event = PspEvent(
+            event_id=f"fixture-{player.pk}-{n}",
+            event_type="payment.captured",
+            payment_kind="deposit",
+            status="captured",
+            psp_reference=f"pay_fixture_{player.pk}_{n}",
+            player_ref=player.external_ref,
+            amount=amount,
+            currency="EUR",
+            method="card",
+            country=player.country,
+            instrument="VISA •••• 4242",
+        )
+        payment, _, _ = apply_event(card_psp, event, None)
+        return payment
+
+    return make

@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from payments.exceptions import InsufficientFunds, InvalidTransition
@@ -66,6 +66,9 @@ def _cash_and_locked(player) -> tuple[int, int]:
     max_examples=25,
     deadline=None,
     database=None,
+    # Shrinking replays hundreds of database sequences; the falsifying example is printed
+    # unshrunk instead, which keeps a failing run under a minute.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=operations)
@@ -138,7 +141,10 @@ def _run(world, ops):
                             payment_kind="withdrawal", status=op[3], psp_reference=f"po{wid}",
                             merchant_reference=w.reference, amount=w.amount, currency="EUR",
                         )  # fmt: skip
-                        apply_event(psp, event, None)
+                        _, _, changed = apply_event(psp, event, None)
+                        if not changed:  # the same outcome twice: a duplicate
+                            assert w.status == op[3]
+                            continue
                 m["locked"] -= w.amount
                 if kind == "reject" or op[3] == "failed":
                     m["cash"] += w.amount
