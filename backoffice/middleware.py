@@ -1,4 +1,4 @@
-"""Session lifetime and the second-factor gate."""
+"""Session lifetime and the sign-in gate (second factor, then a password of one's own)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,37 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
-# Paths reachable while signed in without a verified second factor.
+# Paths reachable while signed in without a verified second factor. The sign-in pages under
+# /accounts/ check what they need themselves (see auth_views).
 _OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/health/", "/webhooks/", "/api/")
+
+
+def _redirect(request, url: str):
+    """A redirect that also works for htmx requests (which would swap a login page in)."""
+    if getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true":
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def forget_session(request) -> None:
+    """Log out and drop the session's tracking row (the session itself is flushed)."""
+    from .models import StaffSession
+
+    key = request.session.session_key
+    if key:
+        StaffSession.objects.filter(session_key=key).delete()
+    logout(request)
 
 
 class SessionLifetimeMiddleware:
     """End a session 12 hours after login however active it was.
 
-    The idle limit (15 minutes) is the cookie age renewed on every request; this adds the
-    absolute limit from the login time stored in the session at login.
+    The idle limit (15 minutes) is the cookie age renewed on every request, enforced by the
+    session store (an idle session's row has expired); this adds the absolute limit from the
+    login time stored in the session at login (`signals.track_session`).
     """
 
     def __init__(self, get_response):
@@ -30,8 +51,8 @@ class SessionLifetimeMiddleware:
             if started is None:
                 request.session["login_at"] = time.time()
             elif time.time() - started > settings.SESSION_ABSOLUTE_LIFETIME:
-                logout(request)
-                return redirect(f"{reverse('login')}?expired=1")
+                forget_session(request)
+                return _redirect(request, f"{reverse('login')}?expired=1")
         return self.get_response(request)
 
 
@@ -40,6 +61,7 @@ class SecondFactorMiddleware:
 
     Staff with a confirmed TOTP device must always enter a code. Staff without one are sent to
     enrol; when `OTP_REQUIRED` is off (the demo), they may skip enrolment for the session.
+    Past the second factor, staff signing in with a one-time password choose their own.
     """
 
     def __init__(self, get_response):
@@ -50,12 +72,19 @@ class SecondFactorMiddleware:
         if (
             user is not None
             and user.is_authenticated
-            and not user.is_verified()
             and not request.path.startswith(_OTP_EXEMPT_PREFIXES)
-            and not request.session.get("otp_skipped")
         ):
-            from django_otp import user_has_device
+            target = None
+            if not user.is_verified() and not request.session.get("otp_skipped"):
+                from django_otp import user_has_device
 
-            target = "otp_verify" if user_has_device(user) else "otp_enrol"
-            return redirect(f"{reverse(target)}?next={request.get_full_path()}")
+                target = "otp_verify" if user_has_device(user) else "otp_enrol"
+            elif getattr(user, "must_change_password", False):
+                target = "password_change"
+            if target:
+                here = request.get_full_path()
+                if getattr(request, "htmx", False) and request.htmx.current_url_abs_path:
+                    here = request.htmx.current_url_abs_path
+                query = urlencode({"next": here})
+                return _redirect(request, f"{reverse(target)}?{query}")
         return self.get_response(request)

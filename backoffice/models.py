@@ -18,6 +18,10 @@ class User(AbstractUser):
     must_enrol_otp = models.BooleanField(
         default=True, help_text="Ask for second-factor enrolment at the next login."
     )
+    must_change_password = models.BooleanField(
+        default=False,
+        help_text="Ask for a new password at the next sign-in (after a one-time one).",
+    )
     deactivated_reason = models.CharField(max_length=200, blank=True)
 
     history = audit_history(excluded_fields=["password", "last_login"])
