@@ -319,7 +319,8 @@ def do_update_staff(
             setattr(user, field, value)
     after = snapshot(user, STAFF_FIELDS)
     changed = sorted(k for k in after if after[k] != before[k])
-    parts = [f"Changed {', '.join(changed)}"] if changed else []
+    labels = ", ".join(str(User._meta.get_field(k).verbose_name) for k in changed)
+    parts = [f"Changed {labels}"] if changed else []
     if roles is not None:
         roles = list(roles)
         if {g.pk for g in roles} != set(user.groups.values_list("pk", flat=True)):
@@ -346,7 +347,7 @@ def do_update_staff(
             "staff.updated",
             actor=acting_user,
             subject=user,
-            summary=f"Changed {', '.join(changed)} of {user.username}",
+            summary=f"Changed {labels} of {user.username}",
             reason=reason,
             before={k: before[k] for k in changed},
             after={k: after[k] for k in changed},

@@ -692,3 +692,19 @@ def test_scoped_admin_is_offered_only_roles_and_brands_they_may_grant(
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert not User.objects.filter(username="nina-new").exists()
+
+
+def test_staff_detail_query_count_is_bounded(
+    admin, admin_client, target, brand_a, django_assert_max_num_queries
+):
+    for i in range(15):
+        do_set_roles(
+            target,
+            [Group.objects.get(name="Risk" if i % 2 else "Support")],
+            acting_user=admin,
+            reason=f"Rota {i}",
+        )
+        verified_client(target)
+    with django_assert_max_num_queries(40):
+        response = admin_client.get(url("staff_detail", target.pk))
+    assert response.status_code == 200
