@@ -134,6 +134,9 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
     """
 
     template_name = "layouts/list.html"
+    # The fragment an htmx request gets. Partials are looked up in the named template only,
+    # so a page that extends the layout still serves the layout's partial.
+    table_partial = "layouts/list.html#table"
     filterset_class = None
     table_class = None
     title = ""
@@ -173,7 +176,7 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
         if self.count_rows:
             context["row_count"], context["row_count_capped"] = bounded_count(qs)
         if request.htmx and request.htmx.target == "list-table":
-            return self.render_to_response(context, template_name=f"{self.template_name}#table")
+            return self.render_to_response(context, template_name=self.table_partial)
         return self.render_to_response(context)
 
     def render_to_response(self, context, template_name=None, **kwargs):
