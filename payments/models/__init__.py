@@ -13,6 +13,20 @@ from .payments import (
     Withdrawal,
 )
 from .psp import PaymentMethod, Psp, PspInboxEvent, PspWebhookRejection
+from .reconciliation import (
+    Discrepancy,
+    ReconciliationException,
+    SettlementReport,
+)
+from .risk import (
+    ApproverLimit,
+    AutoPayUsage,
+    PayoutAttempt,
+    RiskAssessment,
+    RiskPath,
+    RiskPolicy,
+    WithdrawalReview,
+)
 
 __all__ = [
     "DEPOSIT_TRANSITIONS",
@@ -20,8 +34,11 @@ __all__ = [
     "WITHDRAWAL_TRANSITIONS",
     "Account",
     "ApprovalThreshold",
+    "ApproverLimit",
+    "AutoPayUsage",
     "Currency",
     "Deposit",
+    "Discrepancy",
     "LedgerEntry",
     "LedgerTransaction",
     "Payment",
@@ -29,8 +46,15 @@ __all__ = [
     "PaymentMethod",
     "PaymentStatus",
     "PaymentTransition",
+    "PayoutAttempt",
     "Psp",
     "PspInboxEvent",
     "PspWebhookRejection",
+    "ReconciliationException",
+    "RiskAssessment",
+    "RiskPath",
+    "RiskPolicy",
+    "SettlementReport",
     "Withdrawal",
+    "WithdrawalReview",
 ]
