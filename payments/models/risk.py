@@ -54,9 +54,10 @@ class RiskPolicy(models.Model):
         default=0, help_text="Total auto-paid per UTC day (minor units; 0: no auto-pay)."
     )
     approver_limit = models.BigIntegerField(
-        default=0,
+        null=True,
+        blank=True,
         help_text="The most one approver may approve at once (one withdrawal or one bulk "
-        "approval) unless their personal limit says otherwise (minor units).",
+        "approval) unless their personal limit says otherwise (minor units; blank: no limit).",
     )
     kyc0_limit = models.BigIntegerField(
         default=0, help_text="Largest withdrawal without KYC before the KYC factor counts."
@@ -207,8 +208,8 @@ class WithdrawalReview(models.Model):
     """The queue's working state of one withdrawal: who claimed it, whether it is on hold
     until a follow-up time, and the four-eyes request of a manual approval.
 
-    One row per withdrawal, created with its assessment. Claims are taken with a conditional
-    UPDATE (`assignee IS NULL`), so of two people claiming at once exactly one wins.
+    One row per withdrawal, created with its assessment. A claim locks the row and takes it
+    only while nobody holds it, so of two people claiming at once exactly one wins.
     """
 
     withdrawal = models.OneToOneField(
