@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Public endpoints PSPs call, mounted at /webhooks/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views_webhooks
+
+urlpatterns = [
+    path("psp/<slug:psp_code>/", views_webhooks.psp_webhook, name="psp_webhook"),
+]

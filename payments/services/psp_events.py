@@ -207,9 +207,8 @@ def _apply_row(row: PspInboxEvent) -> str:
     adapter = get_adapter(row.psp.adapter)
     payment = None
     try:
-        with transaction.atomic():
-            event = adapter.parse(row.body.encode())
-            payment, message, changed = apply_event(row.psp, event, row)
+        event = adapter.parse(row.body.encode())
+        payment, message, changed = apply_event(row.psp, event, row)  # in its own savepoint
         status = PspInboxEvent.Status.APPLIED if changed else PspInboxEvent.Status.IGNORED
     except EventNotApplicable as exc:
         payment, message, status = exc.payment, str(exc), PspInboxEvent.Status.IGNORED
@@ -227,8 +226,10 @@ def _apply_row(row: PspInboxEvent) -> str:
     return status
 
 
+@transaction.atomic
 def apply_event(psp: Psp, event: PspEvent, inbox: PspInboxEvent | None):
-    """Apply a parsed event; returns (payment, message, changed). Raises EventNotApplicable."""
+    """Apply a parsed event; returns (payment, message, changed). Raises EventNotApplicable
+    (and writes nothing) when the event cannot apply."""
     if event.payment_kind == PaymentKind.DEPOSIT:
         payment = _locate(psp, event, PaymentKind.DEPOSIT)
         if payment is None:

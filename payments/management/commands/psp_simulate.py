@@ -1,0 +1,224 @@
+"""`manage.py psp_simulate`: drive deposits and payouts through real signed HTTP callbacks.
+
+    psp_simulate --base-url http://127.0.0.1:8000 [--count N] [--record FILE]
+                 [--callbacks-only] [--seed S] [--concurrency C] [--every SECONDS]
+    psp_simulate --base-url URL --replay FILE [--copies N] [--resign] [--seed S]
+
+Without `--callbacks-only` the simulator also plays the player and the payments team through
+the services (starting cashier deposits, requesting, approving and sending payouts) and then
+sends the PSP's callbacks about them. `--every` repeats a batch forever, for a living demo.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import requests
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from payments.exceptions import PaymentsError
+from payments.models import Account, PaymentMethod, Psp
+from payments.services.payments import (
+    do_approve_withdrawal,
+    do_initiate_deposit,
+    do_request_withdrawal,
+    do_send_payout,
+)
+from payments.simulator import (
+    Plan,
+    Simulator,
+    callback_targets,
+    read_recording,
+    record_to_file,
+    resign,
+)
+from players.models import Player
+
+
+class Command(BaseCommand):
+    help = "Send realistic, signed PSP callbacks to a running back office."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000")
+        parser.add_argument("--count", type=int, default=50, help="Payment flows per batch.")
+        parser.add_argument("--record", help="Append every delivery made to FILE (JSON lines).")
+        parser.add_argument(
+            "--callbacks-only",
+            action="store_true",
+            help="Only flows that arrive entirely through callbacks (replayable).",
+        )
+        parser.add_argument("--seed", type=int, default=None, help="Seed of the random mix.")
+        parser.add_argument("--concurrency", type=int, default=4, help="Parallel senders.")
+        parser.add_argument("--brand", help="Only this brand's PSPs (brand code).")
+        parser.add_argument(
+            "--every", type=float, default=None, help="Repeat a batch every SECONDS, forever."
+        )
+        parser.add_argument("--replay", help="Re-send the deliveries recorded in FILE.")
+        parser.add_argument(
+            "--copies", type=int, default=1, help="Replay: send each delivery 1..N times."
+        )
+        parser.add_argument(
+            "--resign",
+            action="store_true",
+            help="Replay: fresh signatures (recordings older than the 300 s tolerance).",
+        )
+
+    def handle(self, *args, **opts):
+        base_url = opts["base_url"].rstrip("/")
+        local = threading.local()
+
+        def send(delivery) -> int:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = requests.Session()
+            try:
+                response = session.post(
+                    base_url + delivery.path,
+                    data=delivery.body.encode(),
+                    headers=delivery.headers,
+                    timeout=15,
+                )
+            except requests.RequestException as exc:
+                self.stderr.write(f"{delivery.path}: {type(exc).__name__}")
+                return 0
+            return response.status_code
+
+        recorder = record_to_file(opts["record"]) if opts["record"] else None
+        sim = Simulator(send, seed=opts["seed"], concurrency=opts["concurrency"], record=recorder)
+        try:
+            if opts["replay"]:
+                self._replay(sim, opts)
+                return
+            while True:
+                started = time.monotonic()
+                plan = self._plan(sim, opts)
+                answers = sim.run_plan(plan)
+                took = time.monotonic() - started
+                self.stdout.write(
+                    f"{sum(answers.values())} deliveries in {took:.1f}s "
+                    f"({dict(sorted(answers.items()))} by HTTP status); flows: "
+                    f"{dict(sorted(plan.actions.items()))}"
+                )
+                if opts["every"] is None:
+                    break
+                time.sleep(opts["every"])
+        finally:
+            if recorder is not None:
+                recorder.handle.close()
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def _psps(self, opts):
+        psps = Psp.objects.filter(is_enabled=True).select_related("brand").order_by("id")
+        if opts["brand"]:
+            psps = psps.filter(brand__code=opts["brand"])
+        psps = list(psps)
+        if not psps:
+            raise CommandError("No enabled PSP to simulate (run seed_demo first).")
+        return psps
+
+    def _plan(self, sim: Simulator, opts) -> Plan:
+        psps = self._psps(opts)
+        targets = callback_targets(psps)
+        if not targets:
+            raise CommandError("No PSP method has players in its currency and country.")
+        plan = Plan()
+        staff = None if opts["callbacks_only"] else self._payments_staff()
+        for _ in range(opts["count"]):
+            roll = sim.rng.random()
+            if opts["callbacks_only"] or roll < 0.6:
+                psp, method, players = sim.rng.choice(targets)
+                sim.callback_deposit(psp, method, sim.rng.choice(players), plan)
+            elif roll < 0.8:
+                self._cashier_deposit(sim, targets, plan)
+            elif staff is not None:
+                self._payout(sim, psps, staff, plan)
+        return plan
+
+    def _payments_staff(self):
+        user = (
+            get_user_model()
+            .objects.filter(is_active=True)
+            .filter(
+                Q(is_superuser=True)
+                | Q(groups__permissions__codename="approve_withdrawal")
+                | Q(user_permissions__codename="approve_withdrawal")
+            )
+            .order_by("id")
+            .first()
+        )
+        if user is None:
+            self.stderr.write("No staff may approve withdrawals: payouts are left out.")
+        return user
+
+    def _cashier_deposit(self, sim: Simulator, targets, plan: Plan) -> None:
+        psp, method, players = sim.rng.choice(targets)
+        player = Player.objects.get(pk=sim.rng.choice(players).pk)
+        try:
+            deposit = do_initiate_deposit(
+                player,
+                method=method,
+                amount=sim.amount_for(method.currency_id),
+                instrument=f"VISA •••• {sim.rng.randint(0, 9999):04d}",
+            )
+        except PaymentsError:
+            plan.actions["cashier_deposit_refused"] += 1
+            return
+        sim.merchant_deposit_events(psp, deposit, plan)
+
+    def _payout(self, sim: Simulator, psps, staff, plan: Plan) -> None:
+        psp = sim.rng.choice(psps)
+        method = (
+            PaymentMethod.objects.filter(psp=psp, is_enabled=True, supports_withdrawals=True)
+            .select_related("psp")
+            .first()
+        )
+        if method is None:
+            return
+        accounts = Account.objects.filter(
+            kind=Account.Kind.CASH,
+            brand_id=psp.brand_id,
+            currency_id=method.currency_id,
+            balance__gt=0,
+            player__status__in=[Player.Status.ACTIVE, Player.Status.SELF_EXCLUDED],
+            player__block_withdrawals=False,
+        )
+        if method.country:
+            accounts = accounts.filter(player__country=method.country)
+        rich = list(accounts.order_by("-balance").values_list("player_id", "balance")[:200])
+        if not rich:
+            return
+        player_id, balance = sim.rng.choice(rich)
+        player = Player.objects.get(pk=player_id)
+        amount = min(balance, sim.amount_for(method.currency_id))
+        try:
+            withdrawal = do_request_withdrawal(
+                player, method=method, amount=amount, instrument=f"{player.country} account"
+            )
+            do_approve_withdrawal(withdrawal.pk, acting_user=staff, note="PSP simulator")
+            withdrawal = do_send_payout(withdrawal.pk) or withdrawal
+        except (PaymentsError, PermissionDenied):
+            plan.actions["payout_refused"] += 1
+            return
+        withdrawal.refresh_from_db()
+        sim.payout_events(psp, withdrawal, plan)
+
+    # -- replay -----------------------------------------------------------------------------
+
+    def _replay(self, sim: Simulator, opts) -> None:
+        deliveries = read_recording(opts["replay"])
+        if opts["resign"]:
+            psps = {p.code: p for p in Psp.objects.all()}
+            deliveries = [resign(d, psps[d.psp_code]) for d in deliveries]
+        copies = max(1, opts["copies"])
+        stream = [d for d in deliveries for _ in range(sim.rng.randint(1, copies))]
+        sim.rng.shuffle(stream)
+        answers = sim.deliver(stream)
+        self.stdout.write(
+            f"Replayed {len(deliveries)} recorded deliveries as {len(stream)} sends: "
+            f"{dict(sorted(answers.items()))} by HTTP status."
+        )
