@@ -103,3 +103,32 @@ class EventNotApplicable(PspError):
     def __init__(self, message: str, *, payment=None):
         super().__init__(message)
         self.payment = payment
+
+
+# -- the withdrawal queue and reconciliation ------------------------------------------------
+
+
+class ClaimedByOther(PaymentsError):
+    """Someone else has claimed the withdrawal: only they act on it until they release it."""
+
+    code = "claimed_by_other"
+
+
+class AboveApprovalLimit(PaymentsError):
+    """The amount (or a bulk approval's total) is above what this approver may approve."""
+
+    code = "above_approval_limit"
+
+
+class ReportRejected(PaymentsError):
+    """A settlement report that cannot be read: wrong columns, bad values, wrong encoding.
+    `errors` lists (line number, reason); nothing of the file was applied."""
+
+    code = "report_rejected"
+
+    def __init__(
+        self, message: str, errors: list[tuple[int, str]] | None = None, total: int | None = None
+    ):
+        super().__init__(message)
+        self.errors = errors or []
+        self.total = len(self.errors) if total is None else total

@@ -75,9 +75,7 @@ class RiskContext:
                             ("30d", timedelta(days=30))):  # fmt: skip
             since = Q(created_at__gte=self.now - span)
             aggregates[f"deposits_{label}"] = Sum("amount", filter=deposit & since, default=0)
-            aggregates[f"withdrawals_{label}"] = Sum(
-                "amount", filter=withdrawal & since, default=0
-            )
+            aggregates[f"withdrawals_{label}"] = Sum("amount", filter=withdrawal & since, default=0)
         aggregates["withdrawal_count_7d"] = Count(
             "pk", filter=withdrawal & Q(created_at__gte=self.now - timedelta(days=7))
         )
@@ -108,13 +106,20 @@ class RiskFactor:
 _FACTORS: dict[str, RiskFactor] = {}
 
 
-def register_factor(factor: RiskFactor, *, replace: bool = False) -> RiskFactor:
+def register_factor(
+    factor: RiskFactor, *, replace: bool = False, default: bool = False
+) -> RiskFactor:
     """Add a factor to every assessment from now on. Codes are unique: registering a code
-    twice is a mistake unless `replace` says it is meant (a better version of a factor)."""
+    twice is a mistake unless `replace` says it is meant (a better version of a built-in).
+    `default` (the built-ins) registers only if no factor has the code yet, so an app that
+    replaced a built-in before the built-ins loaded keeps its version."""
     if not factor.code or not factor.label or factor.weight < 0:
         raise ValueError(f"{type(factor).__name__} needs a code, a label and a weight ≥ 0.")
-    if factor.code in _FACTORS and not replace:
-        raise ValueError(f"A risk factor {factor.code!r} is already registered.")
+    if factor.code in _FACTORS:
+        if default:
+            return _FACTORS[factor.code]
+        if not replace:
+            raise ValueError(f"A risk factor {factor.code!r} is already registered.")
     _FACTORS[factor.code] = factor
     return factor
 

@@ -1,0 +1,242 @@
+"""Matching the staged report against our payments, in SQL.
+
+One statement classifies every report line (`recon_result`): joined to our payments of the PSP
+by PSP reference (or, for a payment whose PSP reference we never learned, such as a payout
+whose answer was lost, by our own reference), each line is a duplicate (a reference seen
+earlier in the report), missing on our side, a currency, amount or status mismatch, or
+matched. One more finds our payments of the period that the report should list and does not
+(missing in the report). The breaks are then upserted as exceptions, unique per PSP, class and
+reference, so a re-run or a later report with the same break adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.apps import apps
+
+from ..models import Discrepancy, ReconciliationException
+from .formats import AGREEING_STATUSES, EXPECTED_IN_REPORT
+
+D = Discrepancy
+
+CLASSIFY_SQL = """
+CREATE TEMP TABLE recon_result ON COMMIT DROP AS
+WITH lines AS (
+    SELECT l.*,
+           row_number() OVER (PARTITION BY psp_reference ORDER BY line_no) AS occurrence,
+           count(*) OVER (PARTITION BY psp_reference) AS occurrences
+    FROM recon_parsed l
+), agree AS (
+    SELECT * FROM unnest(%(agree_kinds)s::text[], %(agree_reported)s::text[],
+                         %(agree_ours)s::text[]) AS a(kind, reported, ours)
+), ours AS (
+    SELECT id, kind, amount, currency_id, status, reference, psp_reference
+    FROM payments_payment WHERE psp_id = %(psp)s
+), joined AS (
+    SELECT lines.*,
+           COALESCE(by_ref.id, by_ours.id) AS payment_id,
+           COALESCE(by_ref.kind, by_ours.kind) AS our_kind,
+           COALESCE(by_ref.amount, by_ours.amount) AS our_amount,
+           COALESCE(by_ref.currency_id, by_ours.currency_id) AS our_currency,
+           COALESCE(by_ref.status, by_ours.status) AS our_status
+    FROM lines
+    LEFT JOIN ours AS by_ref ON by_ref.psp_reference = lines.psp_reference
+    LEFT JOIN ours AS by_ours
+           ON by_ref.id IS NULL AND by_ours.psp_reference IS NULL
+          AND by_ours.reference = lines.merchant_reference
+)
+SELECT joined.*,
+       CASE WHEN occurrence > 1 THEN 'duplicate'
+            WHEN payment_id IS NULL THEN 'missing_ours'
+            WHEN our_currency <> currency THEN 'currency_mismatch'
+            WHEN our_amount <> amount THEN 'amount_mismatch'
+            WHEN our_kind <> kind OR NOT EXISTS (
+                SELECT 1 FROM agree
+                WHERE agree.kind = joined.kind AND agree.reported = joined.status
+                  AND agree.ours = joined.our_status) THEN 'status_mismatch'
+            ELSE 'matched'
+       END AS class
+FROM joined
+"""
+
+MISSING_SQL = """
+CREATE TEMP TABLE recon_missing ON COMMIT DROP AS
+SELECT p.id AS payment_id, p.kind, p.amount, p.currency_id, p.status, p.reference,
+       p.psp_reference, p.created_at
+FROM payments_payment p
+JOIN unnest(%(expected_kinds)s::text[], %(expected_statuses)s::text[]) AS e(kind, status)
+  ON e.kind = p.kind AND e.status = p.status
+WHERE p.psp_id = %(psp)s
+  AND p.created_at >= %(start)s AND p.created_at < %(end)s
+  AND NOT EXISTS (SELECT 1 FROM recon_result r WHERE r.payment_id = p.id)
+"""
+
+# Every break found, one row per exception key (duplicates: one per reference).
+FOUND_SQL = """
+SELECT kind, match_key, payment_id, psp_reference, merchant_reference, line_no, line_count,
+       psp_kind, psp_amount, psp_currency, psp_status, psp_occurred_at,
+       our_amount, our_currency, our_status
+FROM (
+    SELECT class AS kind, psp_reference AS match_key, payment_id, psp_reference,
+           COALESCE(merchant_reference, '') AS merchant_reference, line_no,
+           occurrences AS line_count, kind AS psp_kind, amount AS psp_amount,
+           currency AS psp_currency, status AS psp_status, occurred_at AS psp_occurred_at,
+           our_amount, COALESCE(our_currency, '') AS our_currency,
+           COALESCE(our_status, '') AS our_status
+    FROM recon_result
+    WHERE class NOT IN ('matched', 'duplicate')
+    UNION ALL
+    SELECT DISTINCT ON (psp_reference)
+           'duplicate', psp_reference, payment_id, psp_reference,
+           COALESCE(merchant_reference, ''), line_no, occurrences, kind, amount, currency,
+           status, occurred_at, our_amount, COALESCE(our_currency, ''), COALESCE(our_status, '')
+    FROM recon_result
+    WHERE class = 'duplicate'
+    UNION ALL
+    SELECT 'missing_psp', COALESCE(psp_reference, reference), payment_id,
+           COALESCE(psp_reference, ''), reference, NULL, 0, '', NULL, '', '', NULL,
+           amount, currency_id, status
+    FROM recon_missing
+) AS found
+"""
+
+
+def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
+    )
+
+
+def classify(cursor, *, psp_id: int, period_start: date, period_end: date) -> dict[str, int]:
+    """Classify the staged lines and the period's payments; returns the count per class."""
+    agree = [(k, r, o) for (k, r), ours in AGREEING_STATUSES.items() for o in ours]
+    cursor.execute(
+        CLASSIFY_SQL,
+        {
+            "psp": psp_id,
+            "agree_kinds": [a[0] for a in agree],
+            "agree_reported": [str(a[1]) for a in agree],
+            "agree_ours": [str(a[2]) for a in agree],
+        },
+    )
+    expected = [(k, s) for k, statuses in EXPECTED_IN_REPORT.items() for s in statuses]
+    start, end = _period_bounds(period_start, period_end)
+    cursor.execute(
+        MISSING_SQL,
+        {
+            "psp": psp_id,
+            "start": start,
+            "end": end,
+            "expected_kinds": [k for k, _ in expected],
+            "expected_statuses": [str(s) for _, s in expected],
+        },
+    )
+    counts = dict.fromkeys(D.values, 0)
+    cursor.execute("SELECT class, count(*) FROM recon_result GROUP BY class")
+    counts.update(dict(cursor.fetchall()))
+    cursor.execute("SELECT count(*) FROM recon_missing")
+    counts[D.MISSING_PSP] = cursor.fetchone()[0]
+    return counts
+
+
+def _history_columns() -> list[str]:
+    """Columns the exception's history table copies from the exception itself."""
+    historical = apps.get_model("payments", "HistoricalReconciliationException")
+    own = {f.column for f in ReconciliationException._meta.concrete_fields}
+    return [f.column for f in historical._meta.concrete_fields if f.column in own]
+
+
+def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> dict[str, int]:
+    """Upsert the breaks found as exceptions and clear open ones the report now matches.
+
+    New exceptions and changed ones get their history rows in the same set-based statements
+    (a bulk write bypasses simple-history's signals). Returns {"new", "seen_again",
+    "cleared"}."""
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE recon_upserted ON COMMIT DROP AS
+        WITH upserted AS (
+            INSERT INTO payments_reconciliationexception AS e (
+                psp_id, brand_id, kind, match_key, report_id, last_report_id, payment_id,
+                psp_reference, merchant_reference, line_no, line_count, psp_kind, psp_amount,
+                psp_currency, psp_status, psp_occurred_at, our_amount, our_currency,
+                our_status, status, resolution_note, created_at)
+            SELECT %(psp)s, %(brand)s, kind, match_key, %(report)s, %(report)s, payment_id,
+                   psp_reference, merchant_reference, line_no, line_count, psp_kind,
+                   psp_amount, psp_currency, psp_status, psp_occurred_at, our_amount,
+                   our_currency, our_status, 'open', '', now()
+            FROM ({FOUND_SQL}) AS found
+            ON CONFLICT (psp_id, kind, match_key) DO UPDATE
+               SET last_report_id = EXCLUDED.last_report_id,
+                   payment_id = CASE WHEN e.status = 'open' THEN EXCLUDED.payment_id
+                                     ELSE e.payment_id END,
+                   line_no = CASE WHEN e.status = 'open' THEN EXCLUDED.line_no
+                                  ELSE e.line_no END,
+                   line_count = CASE WHEN e.status = 'open' THEN EXCLUDED.line_count
+                                     ELSE e.line_count END,
+                   psp_amount = CASE WHEN e.status = 'open' THEN EXCLUDED.psp_amount
+                                     ELSE e.psp_amount END,
+                   psp_status = CASE WHEN e.status = 'open' THEN EXCLUDED.psp_status
+                                     ELSE e.psp_status END,
+                   our_amount = CASE WHEN e.status = 'open' THEN EXCLUDED.our_amount
+                                     ELSE e.our_amount END,
+                   our_status = CASE WHEN e.status = 'open' THEN EXCLUDED.our_status
+                                     ELSE e.our_status END
+             WHERE e.last_report_id IS DISTINCT FROM EXCLUDED.last_report_id
+                OR (e.status = 'open' AND (
+                    e.payment_id IS DISTINCT FROM EXCLUDED.payment_id
+                    OR e.psp_amount IS DISTINCT FROM EXCLUDED.psp_amount
+                    OR e.psp_status IS DISTINCT FROM EXCLUDED.psp_status
+                    OR e.our_amount IS DISTINCT FROM EXCLUDED.our_amount
+                    OR e.our_status IS DISTINCT FROM EXCLUDED.our_status))
+            RETURNING e.id, (xmax = 0) AS inserted
+        )
+        SELECT * FROM upserted
+        """,
+        {"psp": psp_id, "brand": brand_id, "report": report_id},
+    )
+    cursor.execute(
+        """
+        CREATE TEMP TABLE recon_cleared ON COMMIT DROP AS
+        WITH cleared AS (
+            UPDATE payments_reconciliationexception e
+               SET status = 'cleared', resolved_at = now(),
+                   resolution_note = 'Matched in report #' || %(report)s || '.'
+             WHERE e.psp_id = %(psp)s AND e.status = 'open' AND e.kind <> 'duplicate'
+               AND (e.match_key IN (SELECT psp_reference FROM recon_result
+                                     WHERE class = 'matched')
+                    OR e.payment_id IN (SELECT payment_id FROM recon_result
+                                         WHERE class = 'matched'))
+            RETURNING e.id
+        )
+        SELECT * FROM cleared
+        """,
+        {"psp": psp_id, "report": report_id},
+    )
+    columns = ", ".join(_history_columns())
+    cursor.execute(
+        f"""
+        INSERT INTO payments_historicalreconciliationexception
+               ({columns}, history_date, history_change_reason, history_type)
+        SELECT {columns}, now(), x.reason, x.type
+        FROM payments_reconciliationexception e
+        JOIN (SELECT id, CASE WHEN inserted THEN '+' ELSE '~' END AS type,
+                     CASE WHEN inserted THEN 'found by report #' || %(report)s
+                          ELSE 'seen again in report #' || %(report)s END AS reason
+              FROM recon_upserted
+              UNION ALL
+              SELECT id, '~', 'matched in report #' || %(report)s FROM recon_cleared) AS x
+          ON x.id = e.id
+        """,
+        {"report": report_id},
+    )
+    cursor.execute(
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+        "FROM recon_upserted"
+    )
+    new, again = cursor.fetchone()
+    cursor.execute("SELECT count(*) FROM recon_cleared")
+    cleared = cursor.fetchone()[0]
+    return {"new": new, "seen_again": again, "cleared": cleared}
