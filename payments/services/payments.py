@@ -31,7 +31,9 @@ from django.utils import timezone
 from backoffice.audit import record_event
 from backoffice.money import format_money
 from backoffice.scoping import check_in_scope
+from players.exceptions import RestrictionError
 from players.models import Player
+from players.services import assert_may_deposit, assert_may_withdraw, do_record_instrument
 
 from ..exceptions import (
     AmountOutOfRange,
@@ -74,24 +76,46 @@ class Step:
 
 
 def check_can_deposit(player: Player) -> None:
-    """Raise `DepositsBlocked` unless the player may deposit (active, not blocked)."""
-    if player.status != Player.Status.ACTIVE:
-        status = player.get_status_display().lower()
-        raise DepositsBlocked(f"{player.username} cannot deposit: the account is {status}.")
-    if player.block_deposits:
-        raise DepositsBlocked(f"{player.username} cannot deposit: deposits are blocked.")
+    """Raise `DepositsBlocked` unless the player may deposit now (active, not blocked).
+
+    The rule lives in the players app (`assert_may_deposit`), which reads the committed row
+    FOR SHARE, so a restriction switched on concurrently cannot let this deposit through.
+    """
+    try:
+        assert_may_deposit(player)
+    except RestrictionError as exc:
+        raise DepositsBlocked(str(exc))
 
 
 def check_can_withdraw(player: Player) -> None:
-    """Raise `WithdrawalsBlocked` unless the player may withdraw. A self-excluded player may
-    still take their money out; a suspended, blocked or closed one may not."""
-    if player.status not in (Player.Status.ACTIVE, Player.Status.SELF_EXCLUDED):
-        raise WithdrawalsBlocked(
-            f"{player.username} cannot withdraw: the account is "
-            f"{player.get_status_display().lower()}."
-        )
-    if player.block_withdrawals:
-        raise WithdrawalsBlocked(f"{player.username} cannot withdraw: withdrawals are blocked.")
+    """Raise `WithdrawalsBlocked` unless the player may withdraw now. Self-excluded and closed
+    accounts may still take their money out; suspended or blocked ones may not."""
+    try:
+        assert_may_withdraw(player)
+    except RestrictionError as exc:
+        raise WithdrawalsBlocked(str(exc))
+
+
+INSTRUMENT_KINDS = {
+    "card": "card",
+    "bank_transfer": "bank_account",
+    "open_banking": "bank_account",
+    "ewallet": "ewallet",
+    "crypto": "crypto_wallet",
+}
+
+
+def _record_instrument(payment: Payment, acting_user=None) -> None:
+    """Tell the players app which instrument was used (linked-account detection uses it)."""
+    if not payment.instrument:
+        return
+    do_record_instrument(
+        payment.player,
+        fingerprint=payment.instrument_fingerprint,
+        kind=INSTRUMENT_KINDS.get(payment.method_kind, "card"),
+        label=payment.instrument,
+        acting_user=acting_user,
+    )
 
 
 def check_method(method: PaymentMethod, player: Player, amount: int, *, deposit: bool) -> None:
@@ -255,6 +279,7 @@ def _new_payment(
     _timeline(
         payment, [(status, "")], actor=acting_user, actor_label=_actor_label(actor_kind, payment)
     )
+    _record_instrument(payment, acting_user)
     return payment
 
 

@@ -1,0 +1,218 @@
+"""Filters of the payments lists. Each maps to an index (player, brand, status, PSP, created_at
+on payments; account, player, BRIN created_at on entries) so lists stay fast at millions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import django_filters
+from django import forms
+from django.db.models import Q
+
+from backoffice.models import Brand
+from backoffice.money import exponent_for
+
+from .models import (
+    Account,
+    Currency,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentStatus,
+    Psp,
+    PspInboxEvent,
+    PspWebhookRejection,
+)
+
+
+def _small(form: forms.Form) -> None:
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select form-select-sm"
+        else:
+            css = "form-control form-control-sm"
+        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def _day_start(value) -> datetime:
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+class ScopedFilterSet(django_filters.FilterSet):
+    """Brand and PSP choices narrowed to the user's brands; Bootstrap-sized widgets."""
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        user = getattr(request, "user", None)
+        if "brand" in self.filters:
+            self.filters["brand"].queryset = (
+                Brand.objects.in_brands(user) if user else Brand.objects.none()
+            )
+        if "psp" in self.filters:
+            self.filters["psp"].queryset = (
+                Psp.objects.in_brands(user) if user else Psp.objects.none()
+            )
+        _small(self.form)
+
+    def filter_upper(self, queryset, name, value):
+        return queryset.filter(**{name: value.strip().upper()})
+
+    def filter_date_from(self, queryset, name, value):
+        return queryset.filter(**{f"{name}__gte": _day_start(value)})
+
+    def filter_date_to(self, queryset, name, value):
+        return queryset.filter(**{f"{name}__lt": _day_start(value) + timedelta(days=1)})
+
+
+def _date(label: str, method: str, field: str = "created_at"):
+    return django_filters.DateFilter(
+        field_name=field, method=method, label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
+
+
+class PaymentFilterSet(ScopedFilterSet):
+    q = django_filters.CharFilter(
+        method="filter_q", label="Reference",
+        widget=forms.TextInput(attrs={"placeholder": "Our or the PSP's reference"}),
+    )  # fmt: skip
+    player = django_filters.NumberFilter(field_name="player_id", label="Player id")
+    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=PaymentStatus.choices)
+    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    method = django_filters.ChoiceFilter(
+        field_name="method_kind", choices=PaymentMethod.Kind.choices, label="Method"
+    )
+    country = django_filters.CharFilter(
+        method="filter_upper", label="Country",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. MT", "maxlength": 2}),
+    )  # fmt: skip
+    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    amount_min = django_filters.NumberFilter(
+        method="filter_amount", label="Amount from", min_value=0,
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "e.g. 100"}),
+    )  # fmt: skip
+    amount_max = django_filters.NumberFilter(
+        method="filter_amount", label="Amount to", min_value=0,
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "e.g. 2500"}),
+    )  # fmt: skip
+    created_from = _date("From", "filter_date_from")
+    created_to = _date("To", "filter_date_to")
+
+    class Meta:
+        model = Payment
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(reference=value) | Q(psp_reference=value)) if value else queryset
+
+    def filter_amount(self, queryset, name, value):
+        """Amounts are typed in major units; each currency converts with its own exponent, so
+        "from 100" means 100.00 EUR and 100 JPY alike."""
+        major = Decimal(value)
+        lookup = "amount__gte" if name == "amount_min" else "amount__lte"
+        chosen = self.form.cleaned_data.get("currency")
+        if chosen:
+            codes = [chosen.code]
+        else:
+            if not hasattr(self, "_codes"):  # amount_min and amount_max share one query
+                self._codes = list(Currency.objects.values_list("code", flat=True))
+            codes = self._codes
+        by_exponent: dict[int, list[str]] = {}
+        for code in codes:
+            by_exponent.setdefault(exponent_for(code), []).append(code)
+        q = Q()
+        for exponent, group in by_exponent.items():
+            minor = int(major.scaleb(exponent).to_integral_value())
+            q |= Q(currency_id__in=group, **{lookup: minor})
+        return queryset.filter(q)
+
+
+class LedgerEntryFilterSet(ScopedFilterSet):
+    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    player = django_filters.NumberFilter(field_name="player_id", label="Player id")
+    account = django_filters.NumberFilter(field_name="account_id", label="Account id")
+    transaction = django_filters.NumberFilter(field_name="transaction_id", label="Transaction id")
+    account_kind = django_filters.ChoiceFilter(
+        field_name="account__kind", choices=Account.Kind.choices, label="Account kind"
+    )
+    transaction_kind = django_filters.ChoiceFilter(
+        field_name="transaction__kind",
+        choices=LedgerTransaction.Kind.choices,
+        label="Transaction kind",
+    )
+    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    created_from = _date("From", "filter_date_from")
+    created_to = _date("To", "filter_date_to")
+
+    class Meta:
+        model = LedgerEntry
+        fields: list[str] = []
+
+
+class AccountFilterSet(ScopedFilterSet):
+    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    owner = django_filters.ChoiceFilter(
+        choices=[("house", "House accounts"), ("player", "Player wallets")],
+        method="filter_owner", label="Owner",
+    )  # fmt: skip
+    kind = django_filters.ChoiceFilter(choices=Account.Kind.choices)
+    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    player = django_filters.NumberFilter(field_name="player_id", label="Player id")
+
+    class Meta:
+        model = Account
+        fields: list[str] = []
+
+    def filter_owner(self, queryset, name, value):
+        return queryset.filter(player__isnull=value == "house")
+
+
+class PaymentMethodFilterSet(ScopedFilterSet):
+    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    kind = django_filters.ChoiceFilter(choices=PaymentMethod.Kind.choices, label="Method")
+    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    enabled = django_filters.ChoiceFilter(
+        choices=[("on", "On"), ("off", "Off")], method="filter_enabled", label="State"
+    )
+
+    class Meta:
+        model = PaymentMethod
+        fields: list[str] = []
+
+    def filter_enabled(self, queryset, name, value):
+        on = Q(is_enabled=True, psp__is_enabled=True)
+        return queryset.filter(on) if value == "on" else queryset.exclude(on)
+
+
+class PspEventFilterSet(ScopedFilterSet):
+    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    status = django_filters.MultipleChoiceFilter(choices=PspInboxEvent.Status.choices)
+    reference = django_filters.CharFilter(field_name="psp_reference", label="PSP reference")
+    event = django_filters.CharFilter(field_name="event_id", label="Event id")
+    received_from = _date("From", "filter_date_from", "received_at")
+    received_to = _date("To", "filter_date_to", "received_at")
+
+    class Meta:
+        model = PspInboxEvent
+        fields: list[str] = []
+
+
+class RejectionFilterSet(ScopedFilterSet):
+    psp_code = django_filters.CharFilter(label="PSP code")
+    reason = django_filters.MultipleChoiceFilter(choices=PspWebhookRejection.Reason.choices)
+    received_from = _date("From", "filter_date_from", "received_at")
+    received_to = _date("To", "filter_date_to", "received_at")
+
+    class Meta:
+        model = PspWebhookRejection
+        fields: list[str] = []
