@@ -299,7 +299,7 @@ def test_queue_filters_by_action_brand_and_requester(
     )
     client = client_for(make_staff("Compliance"))
     assert shown(client.get(LIST, {"action": COMPLIANCE_ONLY})) == {other.pk}
-    assert shown(client.get(LIST, {"requested_by": requester.pk})) == {pending.pk}
+    assert shown(client.get(LIST, {"requested_by": requester.username})) == {pending.pk}
     assert shown(client.get(LIST, {"brand": brand_a.pk})) == {pending.pk, other.pk}
     assert shown(client.get(LIST, {"brand": "null"})) == {staff_wide.pk}
 
