@@ -73,8 +73,15 @@ def hashed_fields(event) -> dict[str, Any]:
 
 
 def _current_ip() -> str | None:
+    """The request's address, or None: an odd REMOTE_ADDR (a proxy's "unknown") must not make
+    the action being audited fail, so unlike an explicit `ip_address` it is not an error."""
     request = getattr(HistoricalRecords.context, "request", None)
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    if request is None:
+        return None
+    try:
+        return _checked_ip(request.META.get("REMOTE_ADDR"))
+    except ValueError:
+        return None
 
 
 def describe(obj: models.Model | None) -> tuple[str, str, str]:
@@ -131,7 +138,7 @@ def record_event(
     before_text, after_text, ip = (
         _json_text(before),
         _json_text(after),
-        _checked_ip(ip_address if ip_address is not None else _current_ip()),
+        _checked_ip(ip_address) if ip_address is not None else _current_ip(),
     )
     with transaction.atomic():
         with connection.cursor() as cursor:

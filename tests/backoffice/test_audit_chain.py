@@ -11,6 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test import RequestFactory
+from simple_history.models import HistoricalRecords
 
 from backoffice.audit import (
     GENESIS_HASH,
@@ -96,6 +98,20 @@ def test_malformed_ip_is_refused_and_nothing_written():
     with pytest.raises(ValueError, match="Not an IP address"):
         record_event("tests.bad_ip", ip_address="10.0.0.1/24")
     assert not AuditEvent.objects.filter(action="tests.bad_ip").exists()
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "recorded"),
+    [("10.0.0.9", "10.0.0.9"), ("2001:db8:0:0::7", "2001:db8::7"), ("unknown", None)],
+)
+def test_request_address_is_recorded_and_an_odd_one_does_not_fail_the_action(remote_addr, recorded):
+    HistoricalRecords.context.request = RequestFactory().get("/", REMOTE_ADDR=remote_addr)
+    try:
+        event = record_event("tests.from_request")
+    finally:
+        del HistoricalRecords.context.request
+    assert AuditEvent.objects.get(pk=event.pk).ip_address == recorded
+    assert list(verify_chain()) == []
 
 
 def _empty_the_trail() -> None:
