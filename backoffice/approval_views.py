@@ -147,6 +147,7 @@ class _ApprovalPostView(StaffRequiredMixin, View):
         return True
 
     def perform(self, req: ApprovalRequest, note: str) -> ApprovalRequest:
+        """Call the service; each subclass says which."""
         raise NotImplementedError
 
     def _next(self, req: ApprovalRequest) -> str:
@@ -157,7 +158,8 @@ class _ApprovalPostView(StaffRequiredMixin, View):
             return target
         return req_url(req)
 
-    def _row(self, req: ApprovalRequest, message: str, level: str, status: int = 200):
+    def _row(self, req: ApprovalRequest, message: str, level: str):
+        """The queue row's decision cell, for htmx to swap in place."""
         req.refresh_from_db()
         return render(
             self.request,
@@ -170,7 +172,6 @@ class _ApprovalPostView(StaffRequiredMixin, View):
                 "message": message,
                 "message_level": level,
             },
-            status=status,
         )
 
     def done(self, req: ApprovalRequest):

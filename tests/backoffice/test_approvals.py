@@ -492,3 +492,14 @@ def test_home_counts_approvals_waiting_for_me(pending, approver, requester, make
     assert mine["approvals_waiting"]["count"] == 0  # their own request is not waiting for them
     support = {c["key"] for c in client_for(make_staff("Support")).get("/").context["counters"]}
     assert "approvals_waiting" not in support
+
+
+@pages
+def test_detail_query_count_is_bounded(
+    pending, make_staff, client_for, django_assert_max_num_queries
+):
+    client = client_for(make_staff("Compliance"))  # sees the audit events too
+    client.get(url("approval_detail", pending))
+    with django_assert_max_num_queries(18):
+        response = client.get(url("approval_detail", pending))
+    assert [e.action for e in response.context["events"]] == ["approval.requested"]
