@@ -181,9 +181,14 @@ class Tag(models.Model):
 class PlayerTag(models.Model):
     """One tag on one player: who put it there and when (the M2M's explicit through table)."""
 
-    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="player_tags")
+    # The unique (player, tag) index serves player lookups; brands are never deleted.
+    player = models.ForeignKey(
+        Player, on_delete=models.CASCADE, related_name="player_tags", db_index=False
+    )
     tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="player_tags")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -247,8 +252,13 @@ class PlayerNote(models.Model):
     risk notes).
     """
 
-    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="notes")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # note_player_idx serves player lookups; brands are never deleted.
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="notes", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     category = models.CharField(max_length=10, choices=NoteReason.Category.choices)
     reason = models.ForeignKey(NoteReason, on_delete=models.PROTECT, related_name="notes")
     body = models.TextField()
@@ -281,8 +291,14 @@ class PlayerLogin(models.Model):
     window, through the (ip, occurred_at) index.
     """
 
-    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="logins")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # login_player_idx serves player lookups; brands are never deleted. Fewer indexes on a
+    # table that grows with every login.
+    player = models.ForeignKey(
+        Player, on_delete=models.CASCADE, related_name="logins", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     occurred_at = models.DateTimeField(default=timezone.now)
     ip = models.GenericIPAddressField()
     device_id = models.CharField(max_length=64, blank=True)
@@ -312,8 +328,13 @@ class PlayerDevice(models.Model):
     "who else uses this device" is one index probe per device.
     """
 
-    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="devices")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # The unique (player, device_id) index serves player lookups; brands are never deleted.
+    player = models.ForeignKey(
+        Player, on_delete=models.CASCADE, related_name="devices", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     device_id = models.CharField(max_length=64)
     user_agent = models.CharField(max_length=200, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
@@ -349,8 +370,13 @@ class PlayerInstrument(models.Model):
         EWALLET = "ewallet", "E-wallet"
         CRYPTO_WALLET = "crypto_wallet", "Crypto wallet"
 
-    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="instruments")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # The unique (player, fingerprint) index serves player lookups; brands are never deleted.
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="instruments", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     fingerprint = models.CharField(max_length=128)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     label = models.CharField(max_length=100, help_text="Masked, e.g. Visa •••• 4242.")
@@ -387,8 +413,14 @@ class TimelineEvent(models.Model):
     Append-only: the table is its own history.
     """
 
-    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="timeline")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # timeline_player_idx serves player lookups; brands are never deleted. The table grows
+    # with everything every player does, so it carries only the indexes its reads use.
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="timeline", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     occurred_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=40, help_text="payment, ledger, game, bonus, kyc, …")
     action = models.CharField(max_length=60, help_text="Dotted verb, e.g. deposit.credited.")

@@ -128,8 +128,14 @@ class Ticket(models.Model):
         Status.CLOSED: frozenset(),
     }
 
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="tickets")
+    # The composite indexes in Meta (ticket_brand, ticket_player, ticket_assignee_status) lead
+    # with these columns, so the foreign keys need no index of their own.
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="tickets", db_index=False
+    )
     subject = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=24, choices=Category.choices, default=Category.OTHER)
@@ -143,6 +149,7 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="assigned_tickets",
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -234,8 +241,13 @@ class TicketNote(models.Model):
         REPLY = "reply", "Reply to player"
         SYSTEM = "system", "System"
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # ticketnote_ticket serves ticket lookups; brands are never deleted.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="notes", db_index=False
+    )
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.INTERNAL)
     body = models.TextField()
     author = models.ForeignKey(
