@@ -47,12 +47,14 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture
 def login(live_server, page):
-    """login(user) signs `user` in through the real form; demo-style OTP skip is not used:
-    the user gets a confirmed TOTP device and the test types the current code."""
+    """login(user, page=page) signs `user` in through the real form and the second factor:
+    the user gets a confirmed TOTP device and the test types its current code, as a person
+    would from an authenticator app. Pass another `page` to sign in in a second context."""
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
+    from playwright.sync_api import expect
 
-    def do(user, password="correct-horse-battery"):
+    def do(user, password="correct-horse-battery", page=page):
         device, _ = TOTPDevice.objects.get_or_create(
             user=user, name="default", defaults={"confirmed": True}
         )
@@ -60,10 +62,11 @@ def login(live_server, page):
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
         token = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
-        code = str(token).zfill(device.digits)
-        page.get_by_label("Code").fill(code)
+        page.get_by_label("6-digit code").fill(str(token).zfill(device.digits))
         page.get_by_role("button", name="Verify").click()
+        expect(page.get_by_role("button", name=user.username)).to_be_visible()
         return page
 
     return do

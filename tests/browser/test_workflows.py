@@ -30,3 +30,92 @@ def test_anonymous_visitor_gets_the_login_page_and_a_wrong_password_is_explained
     expect(page.get_by_label("Username")).to_have_value("ann")
     expect(page.get_by_label("Password")).to_have_value("")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+@pytest.fixture
+def currencies(db):
+    """The currencies a migration adds: a transactional test's flush removes them."""
+    from importlib import import_module
+
+    from payments.models import Currency
+
+    for code, name, exponent, crypto in import_module(
+        "payments.migrations.0003_currencies"
+    ).CURRENCIES:
+        Currency.objects.get_or_create(
+            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
+        )
+
+
+def _fund(player, amount: int) -> None:
+    """Credit the player's cash wallet from PSP clearing, as a credited deposit would."""
+    from payments.services import ledger
+
+    ledger.do_post_transfer(
+        idempotency_key=f"browser-fund:{player.pk}:{amount}",
+        kind="deposit",
+        legs=[
+            (ledger.get_house_account(player.brand_id, "psp_clearing", "EUR", ref="cardpay"),
+             -amount),
+            (ledger.get_wallet(player, "EUR")["cash"], amount),
+        ],
+        brand=player.brand_id,
+        player=player,
+    )
+
+
+def _risk_note(player, author, body: str) -> None:
+    from players.models import NoteReason
+    from players.services import do_add_player_note
+
+    reason, _ = NoteReason.objects.get_or_create(
+        code="browser-risk", defaults={"label": "Fraud suspicion", "category": "risk"}
+    )
+    do_add_player_note(player, reason=reason, body=body, acting_user=author)
+
+
+def test_support_agent_finds_a_player_and_opens_a_ticket(
+    live_server, page, login, make_staff, brand_a, currencies
+):
+    from tests.factories import PlayerFactory
+
+    player = PlayerFactory(
+        brand=brand_a, username="mlopez", email="maria.lopez@mail.test",
+        first_name="Maria", last_name="Lopez",
+    )  # fmt: skip
+    _fund(player, 12_550)
+    _risk_note(player, make_staff("Risk"), "Suspected collusion ring with account P-4471")
+    agent = make_staff("Support", username="sam")
+
+    login(agent)
+    page.keyboard.press("/")
+    search = page.get_by_role("searchbox", name="Search players, payments, tickets, staff")
+    expect(search).to_be_focused()
+    search.fill("maria.lopez@mail.test")
+    search.press("Enter")
+    page.get_by_role("link", name=re.compile("Maria Lopez")).click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Maria Lopez")
+    summary = page.get_by_role("region", name="Player summary")
+    expect(summary).to_contain_text("Active")
+    expect(summary.locator("#header-balance")).to_contain_text("125.50 EUR")
+    timeline = page.locator("#timeline-rows")
+    expect(timeline).to_contain_text("+125.50 EUR")
+    # Risk notes are Risk's and Compliance's: no panel, no timeline line, no text.
+    expect(page.get_by_role("heading", name="Risk notes")).to_have_count(0)
+    expect(page.get_by_text("collusion ring")).to_have_count(0)
+
+    page.get_by_role("group", name="Actions on this player").get_by_role(
+        "link", name="Open a ticket"
+    ).click()
+    page.get_by_label("Subject").fill("Where is my withdrawal?")
+    page.get_by_label("Category").select_option(label="Withdrawal")
+    expect(page.get_by_label("Assign to me")).to_be_checked()
+    page.get_by_role("button", name="Open ticket").click()
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"Ticket #\d+ opened\."))
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tickets").click()
+    page.get_by_role("link", name=re.compile(r"^Mine")).click()
+    row = page.get_by_role("row").filter(has_text="Where is my withdrawal?")
+    expect(row).to_contain_text("mlopez")
+    expect(row).to_contain_text("You")
