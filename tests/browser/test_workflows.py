@@ -119,3 +119,34 @@ def test_support_agent_finds_a_player_and_opens_a_ticket(
     row = page.get_by_role("row").filter(has_text="Where is my withdrawal?")
     expect(row).to_contain_text("mlopez")
     expect(row).to_contain_text("You")
+
+
+def test_support_agent_claims_a_ticket_in_place_and_the_counts_follow(
+    live_server, page, login, make_staff, brand_a
+):
+    from tests.factories import PlayerFactory, TicketFactory
+
+    TicketFactory(player=PlayerFactory(brand=brand_a), subject="Bonus not credited")
+    TicketFactory(player=PlayerFactory(brand=brand_a), subject="Cannot verify my address")
+    agent = make_staff("Support", username="sam")
+
+    login(agent)
+    page.goto(f"{live_server.url}/support/?queue=unassigned")
+    queues = page.get_by_role("navigation", name="Queues")
+    unassigned = queues.get_by_role("link", name=re.compile(r"^Unassigned"))
+    mine = queues.get_by_role("link", name=re.compile(r"^Mine"))
+    expect(unassigned).to_have_text(re.compile(r"Unassigned\s+2$"))
+    expect(mine).to_have_text(re.compile(r"Mine\s+0$"))
+
+    page.evaluate("window.sameDocument = true")  # gone if the page were loaded again
+    row = page.get_by_role("row").filter(has_text="Bonus not credited")
+    row.get_by_role("button", name=re.compile(r"^Claim")).click()
+
+    expect(row.get_by_role("cell", name="You", exact=True)).to_be_visible()
+    expect(row.get_by_role("button", name=re.compile(r"^Claim"))).to_have_count(0)
+    expect(unassigned).to_have_text(re.compile(r"Unassigned\s+1$"))
+    expect(mine).to_have_text(re.compile(r"Mine\s+1$"))
+    other = page.get_by_role("row").filter(has_text="Cannot verify my address")
+    expect(other.get_by_role("button", name=re.compile(r"^Claim"))).to_be_visible()
+    assert page.evaluate("window.sameDocument") is True
+    expect(page).to_have_url(re.compile(r"/support/\?queue=unassigned$"))
