@@ -4,7 +4,9 @@
 2. Redis: REDIS_URL if set, else an embedded server on a free port on 127.0.0.1.
 3. `migrate`, then `seed_demo` (idempotent: a restart keeps the casino as it was).
 4. Children: the web server, a Celery worker, Celery beat and, when the payments app has the
-   `psp_simulate` command, a run of it against the web server every few seconds.
+   `psp_simulate` command, `manage.py psp_simulate --base-url http://HOST:PORT` every few
+   seconds (`--simulate-every`): each run is expected to send a small batch of signed PSP
+   callbacks to the running server and exit. Three failures in a row switch it off.
 5. Prints the URL and the demo logins, then watches: Ctrl-C or SIGTERM stops the children
    (SIGTERM, SIGKILL after a grace period), then the embedded services. If a child dies on its
    own, everything stops and the command exits non-zero.
