@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.generic import DetailView, TemplateView
 from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
@@ -176,8 +177,12 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
         if self.count_rows:
             context["row_count"], context["row_count_capped"] = bounded_count(qs)
         if request.htmx and request.htmx.target == "list-table":
-            return self.render_to_response(context, template_name=self.table_partial)
-        return self.render_to_response(context)
+            response = self.render_to_response(context, template_name=self.table_partial)
+        else:
+            response = self.render_to_response(context)
+        # One URL, two bodies: without this the browser's back button shows the cached fragment.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
 
     def render_to_response(self, context, template_name=None, **kwargs):
         return self.response_class(

@@ -150,3 +150,60 @@ def test_support_agent_claims_a_ticket_in_place_and_the_counts_follow(
     expect(other.get_by_role("button", name=re.compile(r"^Claim"))).to_be_visible()
     assert page.evaluate("window.sameDocument") is True
     expect(page).to_have_url(re.compile(r"/support/\?queue=unassigned$"))
+
+
+def test_compliance_filters_the_audit_trail_reads_an_event_and_exports_the_filtered_rows(
+    live_server, page, login, make_staff, brand_a
+):
+    import csv
+    import io
+
+    from players.services import do_change_player_status
+    from tests.factories import PlayerFactory
+
+    agent = make_staff("Support")
+    for username, reason in [("jdoe", "Chargeback under investigation"),
+                             ("ksmith", "Asked for a break by phone")]:  # fmt: skip
+        player = PlayerFactory(brand=brand_a, username=username)
+        do_change_player_status(player, "suspended", acting_user=agent, reason=reason)
+    _risk_note(PlayerFactory(brand=brand_a), make_staff("Risk"), "Same card as a closed account")
+    officer = make_staff("Compliance", username="cora")
+
+    login(officer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit trail").click()
+    expect(page.get_by_role("row").filter(has_text="players.risk_note_added")).to_have_count(1)
+
+    page.get_by_label("Action").fill("players.status")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"action=players\.status"))
+    rows = page.locator("#list-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="players.status_changed")).to_have_count(2)
+    expect(page.locator("#row-count")).to_have_text("2 rows")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export CSV").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("audit-trail-")
+    with open(download.path(), encoding="utf-8") as f:
+        exported = list(csv.DictReader(io.StringIO(f.read())))
+    assert [(r["action"], r["object"].split()[0], r["reason"]) for r in exported] == [
+        ("players.status_changed", "jdoe", "Chargeback under investigation"),
+        ("players.status_changed", "ksmith", "Asked for a break by phone"),
+    ]
+
+    rows.filter(has_text="jdoe").get_by_role("link", name=re.compile(r"^\d+$")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Audit event #\d+"))
+    diff = page.get_by_role("table").filter(has_text="Before")
+    status_row = diff.get_by_role("row", name=re.compile(r"^status\b"))
+    expect(status_row).to_contain_text("changed")
+    expect(status_row.get_by_role("cell").nth(0)).to_have_text("active")
+    expect(status_row.get_by_role("cell").nth(1)).to_have_text("suspended")
+    expect(diff.get_by_role("row", name=re.compile(r"^status_reason\b"))).to_contain_text(
+        "Chargeback under investigation"
+    )
+
+    # Back to the filtered list as it was (not a cached table fragment on a blank page).
+    page.go_back()
+    expect(page.get_by_label("Action")).to_have_value("players.status")
+    expect(rows).to_have_count(2)
