@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.views.decorators.vary import vary_on_headers
 from django.views.generic import TemplateView
 
 from .dashboard import counters_for
@@ -24,6 +26,8 @@ class HomeView(StaffRequiredMixin, TemplateView):
         )
 
 
+# One URL, two bodies (page or results fragment): the back button must not show the fragment.
+@method_decorator(vary_on_headers("HX-Request"), name="dispatch")
 class GlobalSearchView(StaffRequiredMixin, TemplateView):
     """Players, payments, tickets and staff by id, email, username, phone or reference."""
 
