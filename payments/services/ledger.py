@@ -277,10 +277,14 @@ def _normalise(t: Transfer) -> None:
     if len(legs) < 2:
         raise UnbalancedTransfer("A transfer needs at least two legs.")
     t._legs = legs
-    canonical = json.dumps(
-        [t.kind, sorted((leg.account_id, leg.amount) for leg in legs)], separators=(",", ":")
-    )
-    t._fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+    t._fingerprint = fingerprint(t.kind, [(leg.account_id, leg.amount) for leg in legs])
+
+
+def fingerprint(kind: str, legs: Iterable[tuple[int, int]]) -> str:
+    """What makes two postings "the same" for idempotency: the kind and the legs, in any
+    order. Bulk loaders (the demo seed) compute it the same way."""
+    canonical = json.dumps([kind, sorted(legs)], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 _HEADER_COLUMNS = (
