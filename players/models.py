@@ -130,6 +130,15 @@ class Player(models.Model):
             models.Index(fields=["last_activity_at"], name="player_last_activity"),
             # Same person on another brand: date of birth is selective, the name narrows it.
             models.Index(fields=["date_of_birth", "last_name"], name="player_dob_name"),
+            # The few restricted players, for the list's restriction filter (any or one).
+            models.Index(
+                fields=["-id"],
+                name="player_restricted",
+                condition=models.Q(block_deposits=True)
+                | models.Q(block_withdrawals=True)
+                | models.Q(block_play=True)
+                | models.Q(block_bonuses=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -118,6 +118,8 @@ def test_one_query_per_page(player, risk_analyst, django_assert_num_queries):
         page = timeline_page(player, risk_analyst, limit=20)
     with django_assert_num_queries(1):
         timeline_page(player, risk_analyst, limit=20, cursor=page.next_cursor)
+    with django_assert_num_queries(1):  # several kinds: one statement, merged in SQL
+        timeline_page(player, risk_analyst, limit=20, kinds=["payment", "note", "game"])
 
 
 # -- the endpoint ---------------------------------------------------------------------------
