@@ -55,8 +55,10 @@ def _fund(player, amount: int) -> None:
         idempotency_key=f"browser-fund:{player.pk}:{amount}",
         kind="deposit",
         legs=[
-            (ledger.get_house_account(player.brand_id, "psp_clearing", "EUR", ref="cardpay"),
-             -amount),
+            (
+                ledger.get_house_account(player.brand_id, "psp_clearing", "EUR", ref="cardpay"),
+                -amount,
+            ),
             (ledger.get_wallet(player, "EUR")["cash"], amount),
         ],
         brand=player.brand_id,
@@ -207,3 +209,41 @@ def test_compliance_filters_the_audit_trail_reads_an_event_and_exports_the_filte
     page.go_back()
     expect(page.get_by_label("Action")).to_have_value("players.status")
     expect(rows).to_have_count(2)
+
+
+def test_admin_creates_a_member_of_staff_who_then_sees_only_their_roles_menu(
+    live_server, page, new_context, login, make_staff, brand_a, brand_b
+):
+    from backoffice.models import User
+
+    admin = make_staff("Admin", username="ada", brands=[])
+
+    login(admin)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff").click()
+    page.get_by_role("link", name="New member of staff").click()
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("First name").fill("Pat")
+    page.get_by_label("Last name").fill("Payne")
+    page.get_by_label("Email").fill("pat.payne@example.test")
+    page.get_by_role("group", name="Roles").get_by_role("checkbox", name="Payments").check()
+    page.get_by_role("group", name="Brands").get_by_role("checkbox", name="Alpha Casino").check()
+    page.get_by_role("radio", name="Set a password now").check()
+    page.get_by_label("Password to set").fill("Tidal-Orchard-Lantern-93")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_contain_text("Created pat.")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="pat", exact=True))
+    expect(row).to_contain_text("Pat Payne")
+    expect(row).to_contain_text("Payments")
+    expect(row).to_contain_text("Alpha Casino")
+    expect(row).not_to_contain_text("Beta Bets")
+
+    pat_page = new_context().new_page()
+    login(User.objects.get(username="pat"), "Tidal-Orchard-Lantern-93", page=pat_page)
+    menu = pat_page.get_by_role("navigation", name="Main")
+    for label in ("Players", "Tickets", "Transactions", "Ledger", "PSPs"):
+        expect(menu.get_by_role("link", name=label, exact=True)).to_be_visible()
+    for label in ("Staff", "Roles", "Audit trail"):
+        expect(menu.get_by_role("link", name=label, exact=True)).to_have_count(0)
+    expect(pat_page.get_by_title("Brands you work with")).to_have_text("Alpha Casino")
