@@ -64,7 +64,10 @@ else
     pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 fi
 if [ -n "$pyenv_root" ] && [ -d "$pyenv_root/versions" ]; then
-    for dir in $(ls -d "$pyenv_root"/versions/3.13* "$pyenv_root"/versions/3.12* 2>/dev/null | sort -r -V); do
+    found=$(ls -d "$pyenv_root"/versions/3.13* "$pyenv_root"/versions/3.12* 2>/dev/null)
+    # Newest first; a sort without -V (old BSD) still orders 3.13 before 3.12.
+    sorted=$(printf '%s\n' "$found" | sort -r -V 2>/dev/null) || sorted=$(printf '%s\n' "$found" | sort -r)
+    for dir in $sorted; do
         try_candidate "pyenv $(basename "$dir")" "$dir/bin/python3"
     done
 fi

@@ -70,6 +70,23 @@ def test_find_python_prefers_a_working_PYTHON(tmp_path):
     assert "python3.13" not in result.stderr, "later candidates are not even tried"
 
 
+def test_find_python_falls_back_to_versions_pyenv_installed(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("python3.13", "python3.12", "python3"):
+        write_script(bin_dir / name, "exit 127")
+    version_bin = tmp_path / "pyenv" / "versions" / "3.12.9" / "bin"
+    version_bin.mkdir(parents=True)
+    (version_bin / "python3").symlink_to(sys.executable)
+
+    result = run_find_python(
+        tmp_path, [str(bin_dir), os.environ["PATH"]], PYENV_ROOT=str(tmp_path / "pyenv")
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "found as pyenv 3.12.9" in result.stderr
+
+
 def test_find_python_says_what_to_install_when_nothing_works(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
