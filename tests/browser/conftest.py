@@ -67,6 +67,7 @@ def login(live_server, page):
         page.get_by_label("6-digit code").fill(str(token).zfill(device.digits))
         page.get_by_role("button", name="Verify").click()
         expect(page.get_by_role("button", name=user.username)).to_be_visible()
+        page.wait_for_load_state()  # app.js (keyboard shortcuts) runs before "load"
         return page
 
     return do
