@@ -83,6 +83,8 @@ def _truncate_all() -> None:
     from django.apps import apps
     from django.db import connection
 
+    # Reference rows that migrations seed stay: currencies, note reasons.
+    keep = {"payments_currency", "players_notereason"}
     ours = {
         "backoffice",
         "players",
@@ -96,7 +98,10 @@ def _truncate_all() -> None:
     tables = [
         m._meta.db_table
         for m in apps.get_models(include_auto_created=True)
-        if m._meta.app_label in ours and not m._meta.proxy and m._meta.managed
+        if m._meta.app_label in ours
+        and not m._meta.proxy
+        and m._meta.managed
+        and m._meta.db_table not in keep
     ]
     tables += ["guardian_userobjectpermission", "guardian_groupobjectpermission", "django_session"]
     with connection.cursor() as cursor:

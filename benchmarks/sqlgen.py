@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models
 from django.db.models.fields import NOT_PROVIDED
 
@@ -29,6 +30,10 @@ def _literal(field: models.Field) -> str:
         value = default()
     else:
         value = default
+    if isinstance(field, ArrayField):
+        if value:
+            raise ValueError(f"{field.model.__name__}.{field.name} needs an expression")
+        return "'{}'"
     if isinstance(field, models.JSONField):
         return f"'{json.dumps(value)}'::jsonb"
     if value is None:
@@ -49,7 +54,7 @@ def insert_select(
     """
     cols, values = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key and not with_id and field.name not in exprs:
+        if field.primary_key and not with_id and not ({field.name, field.attname} & exprs.keys()):
             continue
         key = field.attname if field.attname in exprs else field.name
         cols.append(f'"{field.column}"')
