@@ -181,23 +181,31 @@ class DeskBuilder:
                      dispute_outcome=outcome, notes=notes)  # fmt: skip
 
 
-def _stalled_payout(player_ref: str):
-    """A payout the PSP has not confirmed (or the story player's latest withdrawal), if the
-    payments demo made one: (player, withdrawal) or (None, None)."""
+def _asked_about_payout(player_ref: str):
+    """The withdrawal the "where is my money" player asks about, if the payments demo made
+    one: the story player's latest withdrawal (held for review: a new bank account), else a
+    payout the PSP never confirmed. Returns (player, withdrawal) or (None, None)."""
     try:
         withdrawal_model = apps.get_model("payments", "Withdrawal")
     except LookupError:
         return None, None
     qs = withdrawal_model.objects.select_related("player", "player__brand")
-    stalled = (
-        qs.filter(status="sent_to_psp", player__external_ref__startswith=DEMO_PREFIX)
-        .order_by("id")
-        .first()
-    )
-    if stalled is not None:
-        return stalled.player, stalled
-    mine = qs.filter(player__external_ref=player_ref).order_by("-id").first()
-    return (mine.player, mine) if mine is not None else (None, None)
+    asked = qs.filter(player__external_ref=player_ref).order_by("-id").first()
+    if asked is None:
+        asked = (
+            qs.filter(status="sent_to_psp", player__external_ref__startswith=DEMO_PREFIX)
+            .order_by("id")
+            .first()
+        )
+    return (asked.player, asked) if asked is not None else (None, None)
+
+
+WAITING_WORDS = {
+    "requested": "it still says requested",
+    "in_review": "it still says in review",
+    "approved": "it says approved",
+    "sent_to_psp": "your site says it was sent",
+}
 
 
 def seed(ctx) -> None:
@@ -218,18 +226,20 @@ def seed(ctx) -> None:
     desk = DeskBuilder(ctx, rng)
 
     # Where is my money?
-    player, payout = _stalled_payout("demo-story-where-is-my-money")
+    player, payout = _asked_about_payout("demo-story-where-is-my-money")
     if player is None:
         player = story_player("demo-story-where-is-my-money") or players[0]
-    amount = (
-        format_money(payout.amount, payout.currency_id) if payout is not None else "my winnings"
-    )
+    if payout is not None:
+        amount = format_money(payout.amount, payout.currency_id)
+        state = WAITING_WORDS.get(payout.status, "it has not arrived")
+    else:
+        amount, state = "my winnings", "it has not arrived"
     desk.add(
         player, subject="Where is my money?", category=Category.WITHDRAWAL,
         priority=Priority.HIGH, status=Status.NEW, assigned=False, channel="chat",
-        created_at=now - timedelta(hours=5),
-        description=f"I asked to withdraw {amount} four days ago. Your site says it was sent "
-        "but nothing arrived at my bank. Where is my money?",
+        created_at=now - timedelta(hours=4, minutes=30),
+        description=f"I asked to withdraw {amount} this morning and {state}. I need this money "
+        "for rent. Where is my money?",
         link=("payments.withdrawal", payout.pk) if payout is not None else ("", ""),
     )  # fmt: skip
 

@@ -119,7 +119,7 @@ def test_support_seed_plants_the_stories():
     assert Macro.objects.count() == len(support_demo.MACROS)
     money = Ticket.objects.get(subject="Where is my money?")
     assert (money.status, money.priority, money.assignee) == ("new", "high", None)
-    assert money.sla_state == "breached"  # 5 hours old, 4-hour SLA
+    assert money.sla_state == "breached"  # 4 h 30 old, 4-hour SLA
     dispute = Ticket.objects.get(is_dispute=True, dispute_outcome="pending", category="game")
     assert dispute.team == "Game operations"
     assert Ticket.objects.filter(player__external_ref="demo-story-excluded").exists()
