@@ -6,6 +6,8 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self) -> None:
-        from . import signals
+        from . import signals, tables_speed
+
+        tables_speed.install()
 
         signals.load_plugins()

@@ -120,6 +120,15 @@ class CappedPaginator(LazyPaginator):
         return number
 
 
+def _single_valued(query) -> bool:
+    """True when no join of `query` can multiply rows (no reverse foreign key, no M2M)."""
+    for join in query.alias_map.values():
+        field = getattr(join, "join_field", None)
+        if field is not None and (field.one_to_many or field.many_to_many):
+            return False
+    return True
+
+
 def bounded_count(queryset, limit: int | None = None) -> tuple[int, bool]:
     """(count, capped): counts at most `limit` + 1 rows, so a big table costs no full scan."""
     limit = limit or settings.LIST_COUNT_LIMIT
@@ -156,6 +165,11 @@ class ObjectListView(ScopedObjectMixin, TemplateView):
             qs = filterset.queryset.none()
         else:
             qs = filterset.qs
+        if qs.query.distinct and not qs.query.distinct_fields and _single_valued(qs.query):
+            # django-filter marks multi-value filters DISTINCT; when every join follows a
+            # foreign key forwards no row can repeat, and DISTINCT would make PostgreSQL sort
+            # (and the bounded count wrap) the whole match.
+            qs.query.distinct = False
         if request.GET.get("export") == "csv":
             return self.export(qs)
         # No request= here: django-tables2 would configure the table with its default
