@@ -34,6 +34,7 @@ from django.db import connection
 
 from backoffice import roles
 
+from .defaults import ensure_note_reasons
 from .models import (
     NoteReason,
     Player,
@@ -633,7 +634,7 @@ def seed(ctx) -> None:
     stories = STORIES[: ctx.players]
     random_count = ctx.players - len(stories)
     ids = _reserve_ids(Player, ctx.players)
-    reasons = {r.code: r for r in NoteReason.objects.all()}
+    reasons = ensure_note_reasons()
     builder = Builder(ctx, ids, reasons, _ensure_tags())
     for index in range(random_count):
         builder.player(index)

@@ -24,7 +24,7 @@ TAG_READERS = frozenset(
 
 
 def build(world: SimpleNamespace) -> None:
-    from players.models import NoteReason
+    from players.defaults import ensure_note_reasons
     from players.services import do_record_login
     from tests.factories import PlayerFactory
     from tests.factories.players import TagFactory
@@ -34,7 +34,7 @@ def build(world: SimpleNamespace) -> None:
     do_record_login(world.player, ip="10.9.9.9", device_id="matrix-device")
     do_record_login(world.player_twin, ip="10.9.9.9", device_id="matrix-device")
     world.tag = TagFactory(name="matrix-tag")
-    world.note_reason = NoteReason.objects.get(code="contact")
+    world.note_reason = ensure_note_reasons()["contact"]
 
 
 def _player(world):

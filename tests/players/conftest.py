@@ -5,6 +5,14 @@ import pytest
 from tests.factories import PlayerFactory
 
 
+@pytest.fixture(autouse=True)
+def note_reasons(db):
+    """The default reason codes (a flushed test database has lost the migration's rows)."""
+    from players.defaults import ensure_note_reasons
+
+    return ensure_note_reasons()
+
+
 @pytest.fixture
 def player(brand_a):
     return PlayerFactory(brand=brand_a, first_name="Maria", last_name="Rossi")

@@ -22,9 +22,17 @@ def risk_reason():
     return NoteReason.objects.get(code="risk-multi-account")
 
 
-def test_seeded_reason_codes_exist_in_both_categories():
+def test_default_reason_codes_cover_both_categories_and_match_the_migration():
+    import importlib
+
+    from players.defaults import DEFAULT_NOTE_REASONS, ensure_note_reasons
+
     cats = set(NoteReason.objects.values_list("category", flat=True))
     assert cats == {"general", "risk"}
+    migration = importlib.import_module("players.migrations.0003_seed_note_reasons")
+    assert migration.REASONS == DEFAULT_NOTE_REASONS
+    NoteReason.objects.filter(code="contact").update(label="Renamed by an admin")
+    assert ensure_note_reasons()["contact"].label == "Renamed by an admin"  # never overwritten
 
 
 def test_general_note_is_visible_to_note_readers_only(player, support_agent, general_reason):

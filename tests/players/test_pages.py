@@ -251,3 +251,14 @@ def test_tag_admin_pages(make_staff, client_for):
     assert b"already exists" in response.content
     assert b"VIP" in client.get("/players/tags/").content
     assert Player.objects.count() == 0
+
+
+def test_player_export_is_a_csv_of_the_filtered_list(brand_a, make_staff, client_for):
+    PlayerFactory(brand=brand_a, username="exported", country="SE")
+    PlayerFactory(brand=brand_a, username="not-exported", country="MT")
+    response = client_for(make_staff("Support")).get(
+        "/players/", {"country": "SE", "export": "csv"}
+    )
+    body = b"".join(response.streaming_content).decode()
+    assert "exported" in body and "not-exported" not in body
+    assert body.splitlines()[0].startswith("id,brand,external_ref,username")

@@ -233,3 +233,24 @@ def test_macro_admin(make_staff, client_for):
     })  # fmt: skip
     assert "needs a resolution code" in response.content.decode()
     assert "Docs please" in client.get("/support/macros/").content.decode()
+
+
+def test_ticket_page_queries_do_not_grow_with_notes(player, agent, client_for):
+    ticket = services.do_create_ticket(player, subject="Long thread", acting_user=agent)
+    client = client_for(agent)
+    client.get(f"/support/{ticket.pk}/")  # warm the per-process caches (currencies)
+    few, _ = _queries(client, f"/support/{ticket.pk}/")
+    for i in range(25):
+        services.do_add_ticket_note(ticket, body=f"Update {i}", acting_user=agent)
+    many, response = _queries(client, f"/support/{ticket.pk}/")
+    assert few == many
+    assert "Update 24" in response.content.decode()
+
+
+def test_ticket_export_is_a_csv_of_the_filtered_queue(player, agent, client_for):
+    TicketFactory(player=player, subject="Exported one")
+    response = client_for(agent).get("/support/", {"queue": "unassigned", "export": "csv"})
+    body = b"".join(response.streaming_content).decode()
+    header, *rows = body.strip().splitlines()
+    assert header.startswith("id,brand,player_id,subject")
+    assert any("Exported one" in row for row in rows)
