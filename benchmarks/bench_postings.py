@@ -232,9 +232,7 @@ def _run(scenario: str, world: dict, writers: int, postings: int) -> float:
     connections.close_all()  # children must not share the parent's socket
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=writers) as pool:
-        done = sum(
-            pool.map(_writer, [(scenario, world, w, per_writer) for w in range(writers)])
-        )
+        done = sum(pool.map(_writer, [(scenario, world, w, per_writer) for w in range(writers)]))
     elapsed = time.perf_counter() - started
     return done / elapsed
 

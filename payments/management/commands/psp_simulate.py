@@ -44,7 +44,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000")
-        parser.add_argument("--count", type=int, default=50, help="Payment flows per batch.")
+        parser.add_argument("--count", type=int, default=20, help="Payment flows per batch.")
         parser.add_argument("--record", help="Append every delivery made to FILE (JSON lines).")
         parser.add_argument(
             "--callbacks-only",
