@@ -174,6 +174,16 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE: dict = {}
+# Payments: apply PSP callbacks nobody applied (broker or worker down), send approved payouts
+# whose task never ran.
+CELERY_BEAT_SCHEDULE["payments-sweep-psp-inbox"] = {
+    "task": "payments.sweep_psp_inbox",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["payments-sweep-approved-withdrawals"] = {
+    "task": "payments.sweep_approved_withdrawals",
+    "schedule": 120.0,
+}
 
 LOGGING = {
     "version": 1,
