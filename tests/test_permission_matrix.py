@@ -184,14 +184,26 @@ def build_world() -> SimpleNamespace:
     return world
 
 
+_BUILD_FAILURE: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
+    # A world that cannot be built fails every test at once, not by building it again for each
+    # of two thousand tests.
+    if _BUILD_FAILURE:
+        pytest.fail(f"The matrix world could not be built: {_BUILD_FAILURE[0]}", pytrace=False)
     # The health page asks Celery workers to answer a ping and waits a second for none: the
     # matrix checks who may see the page, not the workers, so they answer at once here.
     with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock():
         patch.setattr("backoffice.views._check_workers", lambda: (True, "matrix"))
         with transaction.atomic():
-            yield build_world()
+            try:
+                built = build_world()
+            except Exception as exc:
+                _BUILD_FAILURE.append(f"{type(exc).__name__}: {exc}")
+                raise
+            yield built
             transaction.set_rollback(True)
 
 
