@@ -688,8 +688,8 @@ class BrandEditView(ServiceFormMixin, StaffRequiredMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            scoped = Brand.objects.restrict(request.user, "change")
-            self.brand = scoped.filter(pk=kwargs["pk"]).first()
+            # Scope first (outside it: 404), then the permission check below (without it: 403).
+            self.brand = Brand.objects.in_brands(request.user).filter(pk=kwargs["pk"]).first()
             if self.brand is None:
                 raise Http404("No such brand in your scope.")
         return super().dispatch(request, *args, **kwargs)
