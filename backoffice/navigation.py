@@ -86,6 +86,8 @@ MENU: list[tuple[str, list[MenuItem]]] = [
             MenuItem("Staff", "backoffice:staff_list", "backoffice.view_user", "person-badge"),
             MenuItem("Roles", "backoffice:role_list", "auth.view_group", "diagram-3"),
             MenuItem("Brands", "backoffice:brand_list", "backoffice.view_brand", "shop"),
+            MenuItem("Player tags", "players:tag_list", "players.change_tag", "tags"),
+            MenuItem("Ticket macros", "support:macro_list", "support.change_macro", "chat-text"),
         ],
     ),
 ]
