@@ -4,9 +4,9 @@
 2. Redis: REDIS_URL if set, else an embedded server on a free port on 127.0.0.1.
 3. `migrate`, then `seed_demo` (idempotent: a restart keeps the casino as it was).
 4. Children: the web server, a Celery worker, Celery beat and, when the payments app has the
-   `psp_simulate` command, `manage.py psp_simulate --base-url http://HOST:PORT` every few
-   seconds (`--simulate-every`): each run is expected to send a small batch of signed PSP
-   callbacks to the running server and exit. Three failures in a row switch it off.
+   `psp_simulate` command, `psp_simulate --base-url http://HOST:PORT --every S --count N`: a
+   small batch of payment flows with signed PSP callbacks every few seconds. If the simulator
+   exits, it is restarted; after three exits it stays off and the demo goes on without it.
 5. Prints the URL and the demo logins, then watches: Ctrl-C or SIGTERM stops the children
    (SIGTERM, SIGKILL after a grace period), then the embedded services. If a child dies on its
    own, everything stops and the command exits non-zero.
@@ -133,7 +133,13 @@ class Command(BaseCommand):
             "--simulate-every",
             type=float,
             default=5.0,
-            help="Seconds between two runs of psp_simulate (0 switches the simulator off).",
+            help="Seconds between two batches of simulated PSP traffic (0 switches it off).",
+        )
+        parser.add_argument(
+            "--simulate-count",
+            type=int,
+            default=3,
+            help="Payment flows per batch of simulated PSP traffic.",
         )
         parser.add_argument(
             "--force", action="store_true", help="Run even with DEBUG off (passed to seed_demo)."
@@ -301,13 +307,16 @@ class Command(BaseCommand):
             if code is not None:
                 raise CommandError(f"{child.name} stopped on its own (exit code {code}).")
 
+    def _simulating(self) -> bool:
+        return self.options["simulate_every"] > 0 and "psp_simulate" in get_commands()
+
     def _watch(self, env: dict) -> int:
         """Keep the simulator going and watch the children until a signal or a death."""
         interval = self.options["simulate_every"]
-        simulate = interval > 0 and "psp_simulate" in get_commands()
-        next_run = time.monotonic() + interval
+        simulate = self._simulating()
         simulator: Child | None = None
-        failures = 0
+        exits = 0
+        next_start = time.monotonic()
         while True:
             try:
                 self._check_children()
@@ -315,22 +324,30 @@ class Command(BaseCommand):
                 self._say(self.style.ERROR(f"{exc} Stopping the demo."))
                 return 1
             if simulator is not None and simulator.poll() is not None:
-                failures = 0 if simulator.poll() == 0 else failures + 1
+                exits += 1
+                code = simulator.poll()
                 self.children.remove(simulator)
                 simulator = None
-                if failures >= 3:
+                if exits >= 3:
                     self._say(
                         self.style.WARNING(
-                            "psp_simulate failed three times in a row: simulated PSP traffic "
-                            "is off until the demo restarts."
+                            f"psp_simulate exited (code {code}) for the third time: simulated "
+                            "PSP traffic is off until the demo restarts."
                         )
                     )
                     simulate = False
-                next_run = time.monotonic() + interval
-            if simulate and simulator is None and time.monotonic() >= next_run:
-                simulator = self._child(
-                    "psp", self._manage("psp_simulate", "--base-url", self.base_url), env
-                ).start()
+                else:
+                    self._say(f"psp_simulate exited (code {code}): restarting it.")
+                    next_start = time.monotonic() + max(interval, 5)
+            if simulate and simulator is None and time.monotonic() >= next_start:
+                argv = self._manage(
+                    "psp_simulate",
+                    "--base-url", self.base_url,
+                    "--every", f"{interval:g}",
+                    "--count", str(self.options["simulate_count"]),
+                    "--concurrency", "1",
+                )  # fmt: skip
+                simulator = self._child("psp", argv, env).start()
                 self.children.append(simulator)
             time.sleep(0.5)
 
@@ -375,12 +392,17 @@ class Command(BaseCommand):
             lines.append(f"    {login.username:<{width}}{role:<17}{scope}")
         postgres = "embedded" if not os.environ.get("DATABASE_URL") else "DATABASE_URL"
         redis_where = env["REDIS_URL"] if not os.environ.get("REDIS_URL") else "REDIS_URL"
-        simulate = self.options["simulate_every"] > 0 and "psp_simulate" in get_commands()
+        simulate = self._simulating()
         lines += [
             "",
             f"  PostgreSQL: {postgres}   Redis: {redis_where}",
             "  Simulated PSP traffic: "
-            + (f"every {self.options['simulate_every']:g} s" if simulate else "off"),
+            + (
+                f"{self.options['simulate_count']} payment flows every "
+                f"{self.options['simulate_every']:g} s"
+                if simulate
+                else "off"
+            ),
             "  Health: " + f"{self.base_url}/health/",
             "",
             "  Press Ctrl-C to stop everything.",
