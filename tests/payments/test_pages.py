@@ -37,6 +37,8 @@ def test_transaction_list_filters_and_stays_within_a_query_budget(
     body = response.content.decode()
     assert "250.00 EUR" in body and "900.00 EUR" not in body and "10.00 EUR" not in body
     assert "1 row" in body
+    by_name = client.get(f"/payments/transactions/?player={player.username}").content.decode()
+    assert "3 rows" in by_name
     # more rows do not mean more queries
     for amount in range(20):
         credited_deposit(player, 30_000 + amount)
