@@ -80,10 +80,24 @@ def _day(dt) -> str:
     return dt.strftime("%d %b %Y")
 
 
-def where_is_the_money(payment: Payment, *, now=None) -> str:
+def chargeback_taken(payment: Payment) -> int | None:
+    """How much a chargeback took from the player's cash (the rest was an operator loss)."""
+    total = (
+        LedgerEntry.objects.filter(
+            transaction__idempotency_key=f"payment:{payment.pk}:charged_back",
+            account__kind=Account.Kind.CASH,
+        )
+        .values_list("amount", flat=True)
+        .first()
+    )
+    return None if total is None else -total
+
+
+def where_is_the_money(payment: Payment, *, now=None, taken: int | None = None) -> str:
     """One plain sentence a support agent can read to the player, from the payment's status.
 
-    It says where the money is, since when, and what happens next, without jargon.
+    It says where the money is, since when, and what happens next, without jargon. `taken`
+    (for a chargeback) is what left the player's cash, from `chargeback_taken`.
     """
     now = now or timezone.now()
     money = format_money(payment.amount, payment.currency_id)
@@ -126,6 +140,13 @@ def where_is_the_money(payment: Payment, *, now=None) -> str:
                 f"and returned through {psp}."
             )
         if st == S.CHARGED_BACK:
+            if taken is not None and taken < payment.amount:
+                took = format_money(taken, payment.currency_id)
+                return (
+                    f"The player's bank charged the {money} back on {since}. The balance held "
+                    f"only {took}, which was taken; the rest had already been spent or "
+                    "withdrawn. Ask the player to contact their bank about the dispute."
+                )
             return (
                 f"The player's bank charged the {money} back on {since}; it was taken out of the "
                 "balance. Ask the player to contact their bank about the dispute."

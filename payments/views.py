@@ -143,7 +143,12 @@ class PaymentDetailView(PaymentAccessMixin, StaffRequiredMixin, DetailView):
         context.update(
             title=f"{payment.get_kind_display()} {payment.reference}",
             subject=subject,
-            where=selectors.where_is_the_money(payment),
+            where=selectors.where_is_the_money(
+                payment,
+                taken=selectors.chargeback_taken(payment)
+                if payment.status == payment.Status.CHARGED_BACK
+                else None,
+            ),
             transitions=list(payment.transitions.select_related("actor", "psp_event")),
             ledger_transactions=ledger,
             events=events,

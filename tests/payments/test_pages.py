@@ -97,6 +97,28 @@ def test_support_sees_the_line_but_not_the_ledger_or_raw_events(
     assert "Refund…" not in text
 
 
+def test_where_is_the_money_after_a_chargeback_of_spent_money(
+    player, credited_deposit, payments_client
+):
+    from payments.models import ApprovalThreshold as T
+    from payments.services import corrections
+
+    T.objects.create(currency_id="EUR", amount=1_000_00)
+    deposit = credited_deposit(player, 5_000)
+    ledger.do_post_transfer(
+        idempotency_key="spent", kind="bet",
+        legs=[(ledger.get_wallet(player, "EUR")["cash"], -3_000),
+              (ledger.get_house_account(player.brand_id, "game_provider", "EUR", "g"), 3_000)],
+        brand=player.brand_id, player=player,
+    )  # fmt: skip
+    staff, client = payments_client
+    corrections.do_request_deposit_correction(
+        deposit.pk, operation="chargeback", reason_code="dispute", note="bank", acting_user=staff
+    )
+    body = client.get(f"/payments/transactions/{deposit.pk}/").content.decode()
+    assert "The balance held only 20.00 EUR, which was taken" in body
+
+
 def test_where_is_the_money_for_an_unconfirmed_payout(player, card_method, fund):
     fund(player, 5_000)
     w = do_request_withdrawal(player, method=card_method, amount=2_000, instrument="VISA 1")
