@@ -59,13 +59,13 @@ def sweep_approved_withdrawals(limit: int = 500) -> int:
 def _enqueue(task, *args) -> bool:
     """Publish without Celery's connection retries (several seconds when Redis is down): a
     pooled connection either works now or the work waits in the database for the sweeper."""
+    if task.app.conf.task_always_eager:  # inline (tests, no broker): let errors surface
+        task.apply_async(args)
+        return True
     try:
-        if task.app.conf.task_always_eager:
-            task.apply_async(args)
-        else:
-            with task.app.pool.acquire(block=True, timeout=2) as conn:
-                conn.ensure_connection(max_retries=0)
-                task.apply_async(args, connection=conn, retry=False)
+        with task.app.pool.acquire(block=True, timeout=2) as conn:
+            conn.ensure_connection(max_retries=0)
+            task.apply_async(args, connection=conn, retry=False)
         return True
     except Exception as exc:  # broker down: the sweeper will find the work in the database
         logger.warning("Could not enqueue %s%s: %s", task.name, args, exc)

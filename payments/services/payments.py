@@ -21,6 +21,7 @@ Which postings a status brings:
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from ..exceptions import (
     DepositsBlocked,
     InvalidTransition,
     MethodUnavailable,
+    PspUnavailable,
     WithdrawalsBlocked,
 )
 from ..models import (
@@ -54,6 +56,8 @@ from ..models import (
     Withdrawal,
 )
 from . import ledger
+
+logger = logging.getLogger(__name__)
 
 S = PaymentStatus
 Actor = PaymentTransition.Actor
@@ -626,7 +630,6 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
     withdrawal (money back to cash); no answer leaves it sent_to_psp with the outcome unknown,
     the money held in locked until the PSP's callback or reconciliation says what happened.
     """
-    from ..exceptions import PspError, PspUnavailable
     from ..psp.registry import get_adapter
 
     with transaction.atomic():
@@ -637,7 +640,9 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
     adapter = get_adapter(withdrawal.psp.adapter)
     try:
         result = adapter.submit_payout(withdrawal.psp, withdrawal)
-    except PspUnavailable as exc:
+    except Exception as exc:  # no answer, or no way to read it: the outcome is unknown
+        if not isinstance(exc, PspUnavailable):
+            logger.exception("Payout %s: the PSP call failed", withdrawal.reference)
         with transaction.atomic():
             withdrawal = lock_payment(withdrawal_id, PaymentKind.WITHDRAWAL)
             withdrawal.psp_note = f"Outcome unknown: {exc}"[:300]
@@ -656,6 +661,4 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
         else:
             withdrawal._change_reason = "payout accepted by PSP"
             withdrawal.save(update_fields=["psp_reference", "psp_note"])
-    if not result.accepted and not result.declined:
-        raise PspError(result.message)
     return withdrawal
