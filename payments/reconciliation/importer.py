@@ -1,9 +1,11 @@
 """Reading a settlement report into staging tables: COPY for the lines, SQL for the checks.
 
-Python reads the file in chunks of whole lines and streams them to the server with COPY, one
-line per row of a temporary table (`recon_raw`), while checking the bytes are UTF-8 (chunk by
-chunk; only a chunk with a bad byte is looked at line by line, to name the lines). PostgreSQL
-then splits the lines into fields, converts and checks every value in one statement
+Python reads the file in chunks of whole lines and streams them to the server with COPY,
+checking on the way that the bytes are UTF-8 (chunk by chunk; only a chunk with a bad byte is
+looked at line by line, to name the lines). PostgreSQL's CSV parser splits the fields into a
+temporary table (`recon_fields`); a file it refuses (a line with too many or too few fields,
+unbalanced quotes) is streamed again one line per row and split in SQL, so that every bad line
+is named, not just the first. One statement then converts and checks every value
 (`recon_parsed`): each line gets the list of what is wrong with it. One wrong line rejects the
 file whole; nothing of it is kept.
 
@@ -17,9 +19,10 @@ import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from typing import BinaryIO
 
+import django.db.utils
 import psycopg
 from django.db import transaction
 
@@ -34,13 +37,15 @@ HEADER_MAX = 64 * 1024
 FORBIDDEN = (b"\x00", b"\x1e", b"\x1f")
 
 Progress = Callable[[str, float], None]
+# A value or a line PostgreSQL refuses: raw from COPY, wrapped by Django from execute().
+DATA_ERRORS = (psycopg.errors.DataError, django.db.utils.DataError)
 
 
 @dataclass(frozen=True)
 class Imported:
     line_count: int
-    first_at: datetime | None
-    last_at: datetime | None
+    first_day: date
+    last_day: date
 
 
 def _fail(errors: list[tuple[int, str]], total: int | None = None) -> ReportRejected:
@@ -125,164 +130,290 @@ def _check_header(header: bytes, fmt: ReportFormat) -> None:
         )
 
 
-def _copy_lines(cursor, stream: BinaryIO, rest: bytes, size: int, progress: Progress) -> list:
-    """Stream the lines after the header into recon_raw; returns the encoding errors."""
-    errors: list[tuple[int, str]] = []
+def _stream_chunks(stream: BinaryIO, rest: bytes, size: int, progress: Progress, errors: list):
+    """Yield the lines after the header in chunks of whole lines, cleaned (see
+    `_clean_chunk`), until the end or until `MAX_ERRORS` bad lines were seen."""
     line_no = 2  # the first line after the header
     done = 0
     pending = rest
-    copy_sql = (
-        "COPY recon_raw (line) FROM STDIN "
-        "WITH (FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e', ENCODING 'UTF8')"
-    )
-    with cursor.copy(copy_sql) as copy:
-        eof = False
-        while not eof:
-            more = stream.read(CHUNK_SIZE)
-            eof = not more
-            pending += more
-            if eof:
-                # The last line may lack its newline; blank lines at the very end are padding.
-                pending = pending.rstrip(b"\r\n")
-                if not pending:
-                    break
-                pending += b"\n"
-                cut = len(pending)
-            else:
-                cut = pending.rfind(b"\n") + 1
-                if cut == 0:
-                    continue  # a line longer than a chunk: read on
-            chunk, pending = pending[:cut], pending[cut:]
-            clean = _clean_chunk(chunk, line_no, errors)
-            line_no += chunk.count(b"\n")
-            if len(errors) < MAX_ERRORS:
-                copy.write(clean)
-            done += len(chunk)
-            progress("Reading the file", min(done / size, 1.0) if size else 1.0)
-            if len(errors) >= MAX_ERRORS:
+    eof = False
+    while not eof and len(errors) < MAX_ERRORS:
+        more = stream.read(CHUNK_SIZE)
+        eof = not more
+        pending += more
+        if eof:
+            # The last line may lack its newline; blank lines at the very end are padding.
+            pending = pending.rstrip(b"\r\n")
+            if not pending:
                 break
-    return errors
+            pending += b"\n"
+            cut = len(pending)
+        else:
+            cut = pending.rfind(b"\n") + 1
+            if cut == 0:
+                continue  # a line longer than a chunk: read on
+        chunk, pending = pending[:cut], pending[cut:]
+        yield _clean_chunk(chunk, line_no, errors)
+        line_no += chunk.count(b"\n")
+        done += len(chunk)
+        progress("Reading the file", min(done / size, 1.0) if size else 1.0)
 
 
 _COPY_LINE = re.compile(r"line (\d+)")
 
 
-def _unquote(expr: str) -> str:
-    """SQL for one CSV field: trimmed, surrounding quotes removed, doubled quotes undone."""
-    return (
-        f"(SELECT CASE WHEN length(v) >= 2 AND left(v, 1) = '\"' AND right(v, 1) = '\"' "
-        f"THEN replace(substr(v, 2, length(v) - 2), '\"\"', '\"') ELSE v END "
-        f"FROM btrim({expr}) AS v)"
+def _copy_error(exc: Exception) -> tuple[int, str]:
+    """(file line, reason) from a COPY error, whose context counts lines from the first line
+    sent (the file's second)."""
+    exc = exc.__cause__ if isinstance(exc, django.db.utils.Error) and exc.__cause__ else exc
+    context = getattr(exc.diag, "context", "") or ""
+    found = _COPY_LINE.search(context)
+    line = int(found.group(1)) + 1 if found else 0
+    return line, (exc.diag.message_primary or str(exc)).strip()
+
+
+def _copy_fields(cursor, chunks, n: int) -> None:
+    """Fast path: PostgreSQL's own CSV parser splits the fields into recon_fields."""
+    columns = ", ".join(f"c{i}" for i in range(1, n + 1))
+    with cursor.copy(
+        f"COPY recon_fields ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+    ) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+
+
+def _copy_raw_and_split(cursor, chunks, n: int) -> None:
+    """Slow path, for a file the CSV parser refused: every physical line as one value
+    (delimiter and quote are control characters that cannot be in the data), then split in
+    SQL, each line that does not have the right shape keeping what is wrong with it."""
+    cursor.execute(
+        "CREATE TEMP TABLE recon_raw (n bigint GENERATED ALWAYS AS IDENTITY, line text) "
+        "ON COMMIT DROP"
+    )
+    with cursor.copy(
+        "COPY recon_raw (line) FROM STDIN "
+        "WITH (FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e', ENCODING 'UTF8')"
+    ) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+    columns = ", ".join(f"c{i}" for i in range(1, n + 1))
+    values = ", ".join(
+        f"CASE WHEN NOT has_quote THEN f[{i}] ELSE (SELECT CASE WHEN length(v) >= 2 "
+        f"AND left(v, 1) = '\"' AND right(v, 1) = '\"' THEN replace(substr(v, 2, "
+        f"length(v) - 2), '\"\"', '\"') ELSE v END FROM btrim(f[{i}]) AS v) END"
+        for i in range(1, n + 1)
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO recon_fields (n, {columns}, shape_error)
+        SELECT n, {values},
+               CASE WHEN line IS NULL THEN 'empty line'
+                    WHEN NOT quoting_ok THEN 'unbalanced quotes'
+                    WHEN cardinality(f) <> {n}
+                    THEN format('%s fields instead of {n}', cardinality(f))
+               END
+        FROM (
+            SELECT n, line, has_quote,
+                   CASE WHEN line IS NULL THEN NULL
+                        WHEN NOT has_quote THEN string_to_array(line, ',')
+                        ELSE regexp_split_to_array(line, ',(?=(?:[^"]*"[^"]*")*[^"]*$)')
+                   END AS f,
+                   line IS NULL OR NOT has_quote
+                     OR line ~ '^(?:"(?:[^"]|"")*"|[^,"]*)(?:,(?:"(?:[^"]|"")*"|[^,"]*))*$'
+                     AS quoting_ok
+            FROM (SELECT n, line, strpos(line, '"') > 0 AS has_quote FROM recon_raw) AS q
+        ) AS split
+        """
     )
 
 
-def _parse_sql(fmt: ReportFormat) -> str:
-    n = len(fmt.columns)
-    field = {role: _unquote(f"f[{fmt.position(role)}]") for role in ROLES}
+def _date_masks() -> list[str]:
+    """The shapes of the dates we read (digits as 0): ISO 8601 with a T or a space, seconds
+    with up to 6 decimals, UTC (Z or nothing) or an offset; or a bare date."""
+    masks = ["0000-00-00"]
+    for sep in ("T", " "):
+        for time_part in ["00:00", "00:00:00", *("00:00:00." + "0" * k for k in range(1, 7))]:
+            for tz in ("", "Z", "+00:00", "-00:00", "+0000", "-0000"):
+                masks.append(f"0000-00-00{sep}{time_part}{tz}")
+    return masks
+
+
+def _checked_sql(fmt: ReportFormat) -> str:
+    """The careful path: every line's values checked before any conversion, so no line can
+    stop the statement, and the list of what is wrong with each (NULL when nothing). Slower
+    than `_fast_sql`; it runs only on a file that one already refused."""
+    # COPY reads an empty unquoted field as NULL: every value is text here, '' when empty.
+    col = {role: f"COALESCE(btrim(c{fmt.position(role)}), '')" for role in ROLES}
     kinds = ", ".join(sorted(fmt.kinds))
     if fmt.amount_format == "minor":
-        amount_ok = "amount_text ~ '^[0-9]{1,18}$'"
+        amount_ok = "amount_rest = '' AND length(amount_text) BETWEEN 1 AND 18"
         amount_value = "amount_text::bigint"
-        amount_error = "format('amount \"%s\" is not a whole number of minor units', amount_text)"
-        scale_error = "NULL"
+        amount_error = "format('amount \"%%s\" is not a whole number of minor units', amount_text)"
     else:
         amount_ok = (
-            "amount_text ~ '^[0-9]{1,18}([.][0-9]+)?$' AND cur.code IS NOT NULL "
+            "amount_rest IN ('', '.') AND left(amount_text, 1) <> '.' "
+            "AND right(amount_text, 1) <> '.' AND cur.code IS NOT NULL "
             "AND length(split_part(amount_text, '.', 2)) <= cur.exponent "
-            "AND length(split_part(amount_text, '.', 1)) + cur.exponent <= 18"
+            "AND length(split_part(amount_text, '.', 1)) + cur.exponent BETWEEN 1 AND 18"
         )
         amount_value = (
-            "split_part(amount_text, '.', 1)::bigint * power(10::numeric, cur.exponent)::bigint "
-            "+ COALESCE(NULLIF(rpad(split_part(amount_text, '.', 2), cur.exponent, '0'), '')"
-            "::bigint, 0)"
+            "(split_part(amount_text, '.', 1) "
+            "|| rpad(split_part(amount_text, '.', 2), cur.exponent, '0'))::bigint"
         )
-        amount_error = "format('amount \"%s\" is not a decimal number', amount_text)"
-        scale_error = (
-            "CASE WHEN amount_text ~ '^[0-9]{1,18}([.][0-9]+)?$' AND cur.code IS NOT NULL "
-            "THEN format('amount \"%s\" has more decimals than %s allows (%s) or is too large',"
-            " amount_text, cur.code, cur.exponent) END"
+        amount_error = (
+            "CASE WHEN amount_rest IN ('', '.') AND amount_text NOT IN ('', '.') "
+            "AND currency IS NOT NULL "
+            'THEN format(\'amount "%%s" has more decimals than %%s allows (%%s) or is too '
+            "large', amount_text, currency, exponent) "
+            "ELSE format('amount \"%%s\" is not a decimal number', amount_text) END"
         )
     return f"""
 CREATE TEMP TABLE recon_parsed ON COMMIT DROP AS
-WITH split AS (
-    SELECT n + 1 AS line_no,
-           line,
-           CASE WHEN line IS NULL THEN NULL
-                WHEN strpos(line, '"') = 0 THEN string_to_array(line, ',')
-                ELSE regexp_split_to_array(line, ',(?=(?:[^"]*"[^"]*")*[^"]*$)')
-           END AS f,
-           line IS NULL OR strpos(line, '"') = 0
-             OR line ~ '^(?:"(?:[^"]|"")*"|[^,"]*)(?:,(?:"(?:[^"]|"")*"|[^,"]*))*$' AS quoting_ok
-    FROM recon_raw
-), fields AS (
-    SELECT line_no, line, quoting_ok, COALESCE(cardinality(f), 0) AS nf,
-           {field["psp_reference"]} AS psp_reference,
-           {field["merchant_reference"]} AS merchant_reference,
-           {field["kind"]} AS kind_word,
-           {field["amount"]} AS amount_text,
-           upper({field["currency"]}) AS currency_text,
-           {field["status"]} AS status_word,
-           {field["occurred_at"]} AS occurred_text
-    FROM split
-), shaped AS (
-    SELECT fields.*,
-           line IS NOT NULL AND quoting_ok AND nf = {n} AS shape_ok,
-           regexp_match(occurred_text,
-             '^([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}})(?:[T ]([0-9]{{2}}):([0-9]{{2}})'
-             '(?::([0-9]{{2}})(?:[.][0-9]{{1,6}})?)?)?(Z|[+-][0-9]{{2}}(?::?[0-9]{{2}})?)?$') AS d
-    FROM fields
+WITH fields AS MATERIALIZED (
+    SELECT n + 1 AS line_no, shape_error,
+           {col["psp_reference"]} AS psp_reference,
+           {col["merchant_reference"]} AS merchant_reference,
+           {col["kind"]} AS kind_word,
+           {col["amount"]} AS amount_text,
+           upper({col["currency"]}) AS currency_text,
+           {col["status"]} AS status_word,
+           {col["occurred_at"]} AS occurred_text
+    FROM recon_fields
 ), typed AS (
-    SELECT shaped.*, k.kind, st.status, cur.code AS currency, cur.exponent,
-           CASE WHEN NOT shape_ok OR d IS NULL THEN false
-                WHEN d[1]::int NOT BETWEEN 2000 AND 2100 THEN false
-                WHEN d[2]::int NOT BETWEEN 1 AND 12 THEN false
-                WHEN d[3]::int < 1 OR d[3]::int > date_part('day',
-                     make_date(d[1]::int, d[2]::int, 1) + interval '1 month' - interval '1 day')
-                     THEN false
-                WHEN COALESCE(d[4], '0')::int > 23 OR COALESCE(d[5], '0')::int > 59
-                     OR COALESCE(d[6], '0')::int > 59 THEN false
-                ELSE true
-           END AS date_ok,
-           CASE WHEN shape_ok AND {amount_ok} THEN {amount_value} END AS amount
-    FROM shaped
+    SELECT fields.*, k.kind, st.status, cur.code AS currency, cur.exponent,
+           translate(amount_text, '0123456789', '') AS amount_rest,
+           translate(occurred_text, '0123456789', '0000000000') AS date_mask
+    FROM fields
     LEFT JOIN unnest(%(kind_words)s::text[], %(kind_values)s::text[]) AS k(word, kind)
-           ON shape_ok AND k.word = shaped.kind_word
+           ON k.word = fields.kind_word
     LEFT JOIN unnest(%(status_kinds)s::text[], %(status_words)s::text[],
                      %(status_values)s::text[]) AS st(kind, word, status)
-           ON st.kind = k.kind AND st.word = shaped.status_word
-    LEFT JOIN payments_currency cur ON shape_ok AND cur.code = shaped.currency_text
+           ON st.kind = k.kind AND st.word = fields.status_word
+    LEFT JOIN payments_currency cur ON cur.code = fields.currency_text
+), checked AS (
+    SELECT typed.*,
+           CASE WHEN shape_error IS NOT NULL OR date_mask <> ALL(%(date_masks)s::text[])
+                THEN false
+                WHEN substr(occurred_text, 1, 4)::int NOT BETWEEN 2000 AND 2100 THEN false
+                WHEN substr(occurred_text, 6, 2)::int NOT BETWEEN 1 AND 12 THEN false
+                WHEN substr(occurred_text, 9, 2)::int NOT BETWEEN 1 AND
+                     (ARRAY[31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+                     [substr(occurred_text, 6, 2)::int] THEN false
+                WHEN substr(occurred_text, 6, 5) = '02-29'
+                     AND (substr(occurred_text, 1, 4)::int %% 4 <> 0
+                          OR (substr(occurred_text, 1, 4)::int %% 100 = 0
+                              AND substr(occurred_text, 1, 4)::int %% 400 <> 0)) THEN false
+                WHEN length(occurred_text) > 10
+                     AND (substr(occurred_text, 12, 2)::int > 23
+                          OR substr(occurred_text, 15, 2)::int > 59
+                          OR (substr(occurred_text, 17, 1) = ':'
+                              AND substr(occurred_text, 18, 2)::int > 59)) THEN false
+                ELSE true
+           END AS date_ok,
+           CASE WHEN shape_error IS NULL AND {amount_ok} THEN {amount_value} END AS amount
+    FROM typed
 )
-SELECT line_no,
-       psp_reference,
-       NULLIF(merchant_reference, '') AS merchant_reference,
-       kind,
-       status,
-       currency,
-       amount,
+SELECT line_no, psp_reference, NULLIF(merchant_reference, '') AS merchant_reference, kind,
+       status, currency, amount,
        CASE WHEN date_ok THEN occurred_text::timestamptz END AS occurred_at,
-       array_remove(ARRAY[
-         CASE WHEN line IS NULL THEN 'empty line' END,
-         CASE WHEN line IS NOT NULL AND NOT quoting_ok THEN 'unbalanced quotes' END,
-         CASE WHEN line IS NOT NULL AND quoting_ok AND nf <> {n}
-              THEN format('%%s fields instead of {n}', nf) END,
-         CASE WHEN shape_ok AND psp_reference = '' THEN 'no PSP reference'
-              WHEN shape_ok AND length(psp_reference) > 100
+       NULLIF(array_remove(ARRAY[
+         shape_error,
+         CASE WHEN shape_error IS NULL AND psp_reference = '' THEN 'no PSP reference'
+              WHEN shape_error IS NULL AND length(psp_reference) > 100
               THEN 'PSP reference longer than 100 characters' END,
-         CASE WHEN shape_ok AND length(merchant_reference) > 100
+         CASE WHEN shape_error IS NULL AND length(merchant_reference) > 100
               THEN 'merchant reference longer than 100 characters' END,
-         CASE WHEN shape_ok AND kind IS NULL
+         CASE WHEN shape_error IS NULL AND kind IS NULL
               THEN format('unknown type "%%s" (expected one of: {kinds})', kind_word) END,
-         CASE WHEN shape_ok AND kind IS NOT NULL AND status IS NULL
+         CASE WHEN shape_error IS NULL AND kind IS NOT NULL AND status IS NULL
               THEN format('unknown status "%%s" for a %%s', status_word, kind) END,
-         CASE WHEN shape_ok AND currency IS NULL
+         CASE WHEN shape_error IS NULL AND currency IS NULL
               THEN format('unknown currency "%%s"', currency_text) END,
-         CASE WHEN shape_ok AND amount IS NULL
-              THEN COALESCE({scale_error}, {amount_error}) END,
-         CASE WHEN shape_ok AND amount = 0 THEN 'amount is zero' END,
-         CASE WHEN shape_ok AND NOT date_ok
+         CASE WHEN shape_error IS NULL AND amount IS NULL THEN {amount_error} END,
+         CASE WHEN shape_error IS NULL AND amount = 0
+              THEN format('amount "%%s" is zero', amount_text) END,
+         CASE WHEN shape_error IS NULL AND NOT date_ok
               THEN format('date "%%s" is not an ISO 8601 date and time', occurred_text) END
-       ], NULL) AS errors
-FROM typed
+       ], NULL), '{{}}') AS errors
+FROM checked
+"""
+
+
+def _fast_sql(fmt: ReportFormat) -> str:
+    """The optimistic path: convert every line at once with PostgreSQL's own input functions
+    and check what a conversion cannot (known type, status and currency, decimals, ranges).
+    A value that does not convert stops the statement, and the careful path takes over."""
+    # COPY reads an empty unquoted field as NULL: every value is text here, '' when empty.
+    c = {role: f"COALESCE(c{fmt.position(role)}, '')" for role in ROLES}
+    kinds = ", ".join(sorted(fmt.kinds))
+    amount = c["amount"]
+    if fmt.amount_format == "minor":
+        amount_value = f"{amount}::bigint"
+        amount_final = "amount_value"
+        amount_error = "'amount is not a whole number of minor units'"
+    else:
+        # numeric reads "1e3", "NaN" and "Infinity" too: not amounts in a report.
+        amount_value = (
+            f"CASE WHEN strpos({amount}, 'e') + strpos({amount}, 'E') + strpos({amount}, 'n')"
+            f" + strpos({amount}, 'N') = 0 THEN {amount}::numeric END"
+        )
+        amount_final = (
+            "CASE WHEN amount_value * power(10::numeric, exponent) "
+            "= trunc(amount_value * power(10::numeric, exponent)) "
+            "AND abs(amount_value * power(10::numeric, exponent)) < 1e18 "
+            "THEN (amount_value * power(10::numeric, exponent))::bigint END"
+        )
+        amount_error = (
+            'format(\'amount "%%s" has more decimals than %%s allows (%%s), or is not a '
+            "decimal number', amount_text, currency, exponent)"
+        )
+    at = c["occurred_at"]
+    return f"""
+CREATE TEMP TABLE recon_parsed ON COMMIT DROP AS
+WITH typed AS (
+    SELECT n + 1 AS line_no,
+           btrim({c["psp_reference"]}) AS psp_reference,
+           NULLIF(btrim({c["merchant_reference"]}), '') AS merchant_reference,
+           btrim({c["kind"]}) AS kind_word,
+           btrim({c["status"]}) AS status_word,
+           upper(btrim({c["currency"]})) AS currency_text,
+           k.kind, st.status, cur.code AS currency, cur.exponent,
+           btrim({amount}) AS amount_text,
+           {amount_value} AS amount_value,
+           CASE WHEN length({at}) >= 10 AND substr({at}, 5, 1) = '-'
+                     AND substr({at}, 8, 1) = '-'
+                THEN {at}::timestamptz END AS occurred_at
+    FROM recon_fields
+    LEFT JOIN unnest(%(kind_words)s::text[], %(kind_values)s::text[]) AS k(word, kind)
+           ON k.word = btrim({c["kind"]})
+    LEFT JOIN unnest(%(status_kinds)s::text[], %(status_words)s::text[],
+                     %(status_values)s::text[]) AS st(kind, word, status)
+           ON st.kind = k.kind AND st.word = btrim({c["status"]})
+    LEFT JOIN payments_currency cur ON cur.code = upper(btrim({c["currency"]}))
+), converted AS (
+    SELECT typed.*, {amount_final} AS amount FROM typed
+)
+SELECT line_no, psp_reference, merchant_reference, kind, status, currency, amount,
+       occurred_at,
+       NULLIF(array_remove(ARRAY[
+         CASE WHEN psp_reference = '' THEN 'no PSP reference'
+              WHEN length(psp_reference) > 100
+              THEN 'PSP reference longer than 100 characters' END,
+         CASE WHEN length(merchant_reference) > 100
+              THEN 'merchant reference longer than 100 characters' END,
+         CASE WHEN kind IS NULL
+              THEN format('unknown type "%%s" (expected one of: {kinds})', kind_word) END,
+         CASE WHEN kind IS NOT NULL AND status IS NULL
+              THEN format('unknown status "%%s" for a %%s', status_word, kind) END,
+         CASE WHEN currency IS NULL THEN format('unknown currency "%%s"', currency_text) END,
+         CASE WHEN currency IS NOT NULL AND amount IS NULL THEN {amount_error} END,
+         CASE WHEN amount <= 0
+              THEN format('amount "%%s" is zero or negative', amount_text) END,
+         CASE WHEN occurred_at IS NULL THEN 'the date is not an ISO 8601 date and time'
+              WHEN occurred_at < '2000-01-01' OR occurred_at >= '2101-01-01'
+              THEN 'the date is out of range' END
+       ], NULL), '{{}}') AS errors
+FROM converted
 """
 
 
@@ -295,6 +426,7 @@ def _format_params(fmt: ReportFormat) -> dict:
         "status_kinds": [k for (k, _), _ in statuses],
         "status_words": [w for (_, w), _ in statuses],
         "status_values": [str(s) for _, s in statuses],
+        "date_masks": _date_masks(),
     }
 
 
@@ -305,41 +437,62 @@ def import_lines(
     with (line, reason) pairs if any line is wrong. Call inside a transaction."""
     header, rest = _read_header(stream)
     _check_header(header, fmt)
+    body_start = len(header) + 1
+    n = len(fmt.columns)
+    columns = ", ".join(f"c{i} text" for i in range(1, n + 1))
     cursor.execute(
-        "CREATE TEMP TABLE recon_raw (n bigint GENERATED ALWAYS AS IDENTITY, line text) "
-        "ON COMMIT DROP"
+        f"CREATE TEMP TABLE recon_fields (n bigint GENERATED BY DEFAULT AS IDENTITY, "
+        f"{columns}, shape_error text) ON COMMIT DROP"
     )
+    bad_bytes: list[tuple[int, str]] = []
     try:
         with transaction.atomic():
-            bad_bytes = _copy_lines(cursor, stream, rest, size, progress)
-    except psycopg.errors.DataError as exc:
-        # What the byte checks above cannot foresee (a lone carriage return, say): COPY names
-        # the line it stopped at, counting from the first line sent (the file's second).
-        context = getattr(exc.diag, "context", "") or ""
-        found = _COPY_LINE.search(context)
-        line = int(found.group(1)) + 1 if found else 0
-        detail = (exc.diag.message_primary or str(exc)).strip()
-        raise _fail([(line, f"cannot be read: {detail}")])
+            _copy_fields(cursor, _stream_chunks(stream, rest, size, progress, bad_bytes), n)
+            if bad_bytes:  # a line went in as "?": let the slow path name every bad line
+                raise _SlowPath
+    except (*DATA_ERRORS, _SlowPath):
+        bad_bytes = []
+        stream.seek(body_start)
+        try:
+            with transaction.atomic():
+                chunks = _stream_chunks(stream, b"", size, progress, bad_bytes)
+                _copy_raw_and_split(cursor, chunks, n)
+        except DATA_ERRORS as exc:
+            # What the byte checks cannot foresee (a lone carriage return, say).
+            line, detail = _copy_error(exc)
+            raise _fail([(line, f"cannot be read: {detail}")])
     if len(bad_bytes) >= MAX_ERRORS:
         raise _fail(bad_bytes)
     progress("Checking every line", 0.0)
-    cursor.execute(_parse_sql(fmt), _format_params(fmt))
+    params = _format_params(fmt)
+    try:
+        with transaction.atomic():
+            cursor.execute(_fast_sql(fmt), params)
+    except DATA_ERRORS:
+        cursor.execute(_checked_sql(fmt), params)
     cursor.execute(
         "SELECT line_no, array_to_string(errors, '; ') FROM recon_parsed "
-        "WHERE cardinality(errors) > 0 ORDER BY line_no LIMIT %s",
+        "WHERE errors IS NOT NULL ORDER BY line_no LIMIT %s",
         [MAX_ERRORS],
     )
     found_errors = cursor.fetchall()
     if found_errors or bad_bytes:
-        cursor.execute("SELECT count(*) FROM recon_parsed WHERE cardinality(errors) > 0")
-        total_lines = cursor.fetchone()[0]
-        # A line with bad bytes went in blank ("?"): its field errors are noise, not news.
+        cursor.execute("SELECT count(*) FROM recon_parsed WHERE errors IS NOT NULL")
+        total = cursor.fetchone()[0]
+        # A line with bad bytes went in as "?": its field errors are noise, not news.
         merged = dict(found_errors)
         merged.update(bad_bytes)
-        raise _fail(sorted(merged.items())[:MAX_ERRORS], total_lines)
-    cursor.execute("SELECT count(*), min(occurred_at), max(occurred_at) FROM recon_parsed")
-    count, first_at, last_at = cursor.fetchone()
+        raise _fail(sorted(merged.items())[:MAX_ERRORS], total)
+    cursor.execute(
+        "SELECT count(*), (min(occurred_at) AT TIME ZONE 'UTC')::date, "
+        "(max(occurred_at) AT TIME ZONE 'UTC')::date FROM recon_parsed"
+    )
+    count, first_day, last_day = cursor.fetchone()
     if not count:
         raise _fail([(2, "the report has a header but no line")])
     cursor.execute("ANALYZE recon_parsed")
-    return Imported(count, first_at, last_at)
+    return Imported(count, first_day, last_day)
+
+
+class _SlowPath(Exception):
+    pass

@@ -20,44 +20,37 @@ from .formats import AGREEING_STATUSES, EXPECTED_IN_REPORT
 
 D = Discrepancy
 
+# How much memory the run's joins may use (a hash of a million payments fits; with the
+# server's default 4 MB it would spill to disk in many batches).
+WORK_MEM = "256MB"
+
+DUPLICATES_SQL = """
+CREATE TEMP TABLE recon_dups ON COMMIT DROP AS
+SELECT psp_reference, min(line_no) AS first_line, count(*) AS occurrences
+FROM recon_parsed GROUP BY psp_reference HAVING count(*) > 1
+"""
+
 CLASSIFY_SQL = """
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
-WITH lines AS (
-    SELECT l.*,
-           row_number() OVER (PARTITION BY psp_reference ORDER BY line_no) AS occurrence,
-           count(*) OVER (PARTITION BY psp_reference) AS occurrences
-    FROM recon_parsed l
-), agree AS (
-    SELECT * FROM unnest(%(agree_kinds)s::text[], %(agree_reported)s::text[],
-                         %(agree_ours)s::text[]) AS a(kind, reported, ours)
-), ours AS (
-    SELECT id, kind, amount, currency_id, status, reference, psp_reference
-    FROM payments_payment WHERE psp_id = %(psp)s
-), joined AS (
-    SELECT lines.*,
-           COALESCE(by_ref.id, by_ours.id) AS payment_id,
-           COALESCE(by_ref.kind, by_ours.kind) AS our_kind,
-           COALESCE(by_ref.amount, by_ours.amount) AS our_amount,
-           COALESCE(by_ref.currency_id, by_ours.currency_id) AS our_currency,
-           COALESCE(by_ref.status, by_ours.status) AS our_status
-    FROM lines
-    LEFT JOIN ours AS by_ref ON by_ref.psp_reference = lines.psp_reference
-    LEFT JOIN ours AS by_ours
-           ON by_ref.id IS NULL AND by_ours.psp_reference IS NULL
-          AND by_ours.reference = lines.merchant_reference
-)
-SELECT joined.*,
-       CASE WHEN occurrence > 1 THEN 'duplicate'
-            WHEN payment_id IS NULL THEN 'missing_ours'
-            WHEN our_currency <> currency THEN 'currency_mismatch'
-            WHEN our_amount <> amount THEN 'amount_mismatch'
-            WHEN our_kind <> kind OR NOT EXISTS (
-                SELECT 1 FROM agree
-                WHERE agree.kind = joined.kind AND agree.reported = joined.status
-                  AND agree.ours = joined.our_status) THEN 'status_mismatch'
+SELECT l.line_no, l.psp_reference, COALESCE(a.id, b.id) AS payment_id,
+       COALESCE(d.occurrences, 1) AS occurrences,
+       CASE WHEN d.first_line < l.line_no THEN 'duplicate'
+            WHEN a.id IS NULL AND b.id IS NULL THEN 'missing_ours'
+            WHEN COALESCE(a.currency_id, b.currency_id) <> l.currency THEN 'currency_mismatch'
+            WHEN COALESCE(a.amount, b.amount) <> l.amount THEN 'amount_mismatch'
+            WHEN agree.ours IS NULL THEN 'status_mismatch'
             ELSE 'matched'
        END AS class
-FROM joined
+FROM recon_parsed l
+LEFT JOIN recon_dups d ON d.psp_reference = l.psp_reference
+LEFT JOIN payments_payment a ON a.psp_id = %(psp)s AND a.psp_reference = l.psp_reference
+LEFT JOIN payments_payment b
+       ON a.id IS NULL AND b.psp_id = %(psp)s AND b.psp_reference IS NULL
+      AND b.reference = l.merchant_reference
+LEFT JOIN unnest(%(agree_kinds)s::text[], %(agree_reported)s::text[],
+                 %(agree_ours)s::text[]) AS agree(kind, reported, ours)
+       ON agree.kind = l.kind AND agree.reported = l.status
+      AND COALESCE(a.kind, b.kind) = l.kind AND agree.ours = COALESCE(a.status, b.status)
 """
 
 MISSING_SQL = """
@@ -72,33 +65,29 @@ WHERE p.psp_id = %(psp)s
   AND NOT EXISTS (SELECT 1 FROM recon_result r WHERE r.payment_id = p.id)
 """
 
-# Every break found, one row per exception key (duplicates: one per reference).
+# Every break found, one row per exception key (duplicates: one per reference), with both
+# sides: the report's line and our payment.
 FOUND_SQL = """
-SELECT kind, match_key, payment_id, psp_reference, merchant_reference, line_no, line_count,
-       psp_kind, psp_amount, psp_currency, psp_status, psp_occurred_at,
-       our_amount, our_currency, our_status
+SELECT r.class AS kind, r.psp_reference AS match_key, r.payment_id, r.psp_reference,
+       COALESCE(l.merchant_reference, '') AS merchant_reference, l.line_no,
+       r.occurrences AS line_count, l.kind AS psp_kind, l.amount AS psp_amount,
+       l.currency AS psp_currency, l.status AS psp_status,
+       l.occurred_at AS psp_occurred_at,
+       p.amount AS our_amount, COALESCE(p.currency_id, '') AS our_currency,
+       COALESCE(p.status, '') AS our_status
 FROM (
-    SELECT class AS kind, psp_reference AS match_key, payment_id, psp_reference,
-           COALESCE(merchant_reference, '') AS merchant_reference, line_no,
-           occurrences AS line_count, kind AS psp_kind, amount AS psp_amount,
-           currency AS psp_currency, status AS psp_status, occurred_at AS psp_occurred_at,
-           our_amount, COALESCE(our_currency, '') AS our_currency,
-           COALESCE(our_status, '') AS our_status
-    FROM recon_result
-    WHERE class NOT IN ('matched', 'duplicate')
+    SELECT * FROM recon_result WHERE class NOT IN ('matched', 'duplicate')
     UNION ALL
-    SELECT DISTINCT ON (psp_reference)
-           'duplicate', psp_reference, payment_id, psp_reference,
-           COALESCE(merchant_reference, ''), line_no, occurrences, kind, amount, currency,
-           status, occurred_at, our_amount, COALESCE(our_currency, ''), COALESCE(our_status, '')
-    FROM recon_result
-    WHERE class = 'duplicate'
-    UNION ALL
-    SELECT 'missing_psp', COALESCE(psp_reference, reference), payment_id,
-           COALESCE(psp_reference, ''), reference, NULL, 0, '', NULL, '', '', NULL,
-           amount, currency_id, status
-    FROM recon_missing
-) AS found
+    (SELECT DISTINCT ON (psp_reference) * FROM recon_result WHERE class = 'duplicate'
+     ORDER BY psp_reference, line_no)
+) AS r
+JOIN recon_parsed l ON l.line_no = r.line_no
+LEFT JOIN payments_payment p ON p.id = r.payment_id
+UNION ALL
+SELECT 'missing_psp', COALESCE(psp_reference, reference), payment_id,
+       COALESCE(psp_reference, ''), reference, NULL, 0, '', NULL, '', '', NULL,
+       amount, currency_id, status
+FROM recon_missing
 """
 
 
@@ -112,6 +101,8 @@ def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 def classify(cursor, *, psp_id: int, period_start: date, period_end: date) -> dict[str, int]:
     """Classify the staged lines and the period's payments; returns the count per class."""
     agree = [(k, r, o) for (k, r), ours in AGREEING_STATUSES.items() for o in ours]
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    cursor.execute(DUPLICATES_SQL)
     cursor.execute(
         CLASSIFY_SQL,
         {
@@ -121,6 +112,9 @@ def classify(cursor, *, psp_id: int, period_start: date, period_end: date) -> di
             "agree_ours": [str(a[2]) for a in agree],
         },
     )
+    # Fresh temporary tables have no statistics: without them the planner may take the
+    # anti-join below for a nested loop over hundreds of thousands of rows each way.
+    cursor.execute("ANALYZE recon_result")
     expected = [(k, s) for k, statuses in EXPECTED_IN_REPORT.items() for s in statuses]
     start, end = _period_bounds(period_start, period_end)
     cursor.execute(
@@ -215,12 +209,14 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
         """,
         {"psp": psp_id, "report": report_id},
     )
-    columns = ", ".join(_history_columns())
+    names = _history_columns()
+    columns = ", ".join(names)
+    values = ", ".join(f"e.{name}" for name in names)
     cursor.execute(
         f"""
         INSERT INTO payments_historicalreconciliationexception
                ({columns}, history_date, history_change_reason, history_type)
-        SELECT {columns}, now(), x.reason, x.type
+        SELECT {values}, now(), x.reason, x.type
         FROM payments_reconciliationexception e
         JOIN (SELECT id, CASE WHEN inserted THEN '+' ELSE '~' END AS type,
                      CASE WHEN inserted THEN 'found by report #' || %(report)s
