@@ -121,6 +121,17 @@ def _action_buttons(player: Player, user) -> list[ActionButton]:
     ]
 
 
+def _escalations(actions: list[ActionButton]) -> list[tuple[str, str]]:
+    """("Block, Close", "Compliance, Risk") pairs: the actions the user may not take, grouped
+    by the roles to escalate them to, for the line under the action bar."""
+    grouped: dict[str, list[str]] = {}
+    for action in actions:
+        if not action.allowed:
+            who = ", ".join(action.escalate_to) or "an administrator"
+            grouped.setdefault(who, []).append(action.label)
+    return [(", ".join(labels), who) for who, labels in grouped.items()]
+
+
 def _timeline_context(request, player: Player, form: TimelineFilterForm) -> dict:
     if form.is_valid():
         since, until = form.bounds()
@@ -164,6 +175,7 @@ class PlayerDetailView(ScopedDetailView):
             value = item.value(player, user)
             if value not in (None, ""):
                 header.append((item, value))
+        actions = _action_buttons(player, user)
         rendered = []
         for panel in panels_for(user):
             html = render_to_string(
@@ -179,7 +191,8 @@ class PlayerDetailView(ScopedDetailView):
             main_panels=[(p, h) for p, h in rendered if p.column == "main" and p.key != "history"],
             side_panels=[(p, h) for p, h in rendered if p.column == "side"],
             history_panel=next(((p, h) for p, h in rendered if p.key == "history"), None),
-            actions=_action_buttons(player, user),
+            actions=actions,
+            escalations=_escalations(actions),
             **_timeline_context(self.request, player, TimelineFilterForm(self.request.GET)),
         )
         return ctx

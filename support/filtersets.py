@@ -31,7 +31,7 @@ SLA_CHOICES = [("breached", "Overdue"), ("warning", "Ageing (last quarter of the
 class TicketFilterSet(django_filters.FilterSet):
     queue = django_filters.ChoiceFilter(
         choices=[(k, q.label) for k, q in QUEUES.items()], method="filter_queue",
-        empty_label="Open tickets",
+        empty_label="Open tickets", label="Queue",
     )  # fmt: skip
     q = django_filters.CharFilter(
         label="Search", method="filter_q",

@@ -37,15 +37,11 @@ class TicketNoteForm(BootstrapMixin, forms.Form):
     kind = forms.ChoiceField(
         choices=[(k, v) for k, v in TicketNote.Kind.choices if k != TicketNote.Kind.SYSTEM],
         initial=TicketNote.Kind.INTERNAL,
-        widget=forms.RadioSelect,
+        help_text="A reply records what the player was told; an internal note stays with staff.",
     )
     body = forms.CharField(
         label="Note", max_length=MAX_NOTE_LENGTH, widget=forms.Textarea(attrs={"rows": 4})
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["kind"].widget.attrs["class"] = "form-check-input"
 
 
 class TicketStatusForm(BootstrapMixin, forms.Form):
@@ -127,12 +123,19 @@ class IdListField(forms.Field):
 class BulkForm(BootstrapMixin, forms.Form):
     """The bulk bar above the queue table; ticket ids come from the row checkboxes."""
 
-    action = forms.ChoiceField(choices=BLANK + list(BULK_ACTIONS.items()))
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Assignee…")
-    priority = forms.ChoiceField(choices=BLANK + list(Priority.choices), required=False)
-    status = forms.ChoiceField(choices=BLANK + list(Status.choices), required=False)
+    action = forms.ChoiceField(choices=[("", "Action…"), *BULK_ACTIONS.items()])
+    assignee = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Assignee (for Assign)…"
+    )
+    priority = forms.ChoiceField(
+        choices=[("", "Priority (for Set priority)…"), *Priority.choices], required=False
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Status (for Set status)…"), *Status.choices], required=False
+    )
     resolution_code = forms.ChoiceField(
-        choices=BLANK + list(Ticket.Resolution.choices), required=False
+        choices=[("", "Resolution (to resolve or close)…"), *Ticket.Resolution.choices],
+        required=False,
     )
     selected = IdListField(error_messages={"required": "Tick at least one ticket."})
     next = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -142,7 +145,7 @@ class BulkForm(BootstrapMixin, forms.Form):
         # Every ticket worker; the service checks each one covers each ticket's brand.
         self.fields["assignee"].queryset = ticket_workers()
         for name in ("action", "assignee", "priority", "status", "resolution_code"):
-            self.fields[name].widget.attrs["class"] += " form-select-sm"
+            self.fields[name].widget.attrs["class"] += " form-select-sm w-auto"
 
 
 class MacroForm(BootstrapMixin, forms.ModelForm):

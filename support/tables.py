@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from backoffice.templatetags.ui import reltime, status_badge
 from players.tables import TABLE_ATTRS
@@ -38,7 +39,6 @@ class TicketTable(tables.Table):
     )  # fmt: skip
     status = tables.Column(orderable=False)
     priority = tables.Column(orderable=False)
-    category = tables.Column(orderable=False)
     team = tables.Column(orderable=False)
     assignee = tables.TemplateColumn(
         template_name="support/partials/_assignee_cell.html", orderable=False
@@ -49,8 +49,8 @@ class TicketTable(tables.Table):
     class Meta:
         model = Ticket
         fields = ()
-        sequence = ("selected", "id", "subject", "player", "status", "priority", "category",
-                    "team", "assignee", "sla_due_at", "updated_at")  # fmt: skip
+        sequence = ("selected", "id", "subject", "player", "status", "priority", "team",
+                    "assignee", "sla_due_at", "updated_at")  # fmt: skip
         order_by = ("sla_due_at",)
         attrs = TABLE_ATTRS
         row_attrs = {"class": _row_class, "data-ticket": lambda record: record.pk}
@@ -65,16 +65,18 @@ class TicketTable(tables.Table):
     def render_priority(self, value, record):
         return status_badge(value, record.get_priority_display())
 
-    def render_category(self, value, record):
-        text = record.get_category_display()
-        if record.is_dispute:
-            return format_html('{} <span class="badge text-bg-danger">dispute</span>', text)
-        return text
+    def render_subject(self, value, record):
+        dispute = mark_safe(' <span class="badge text-bg-danger">dispute</span>')
+        dispute = dispute if record.is_dispute else ""
+        return format_html(
+            '{}{}<div class="small text-body-secondary">{}</div>',
+            value, dispute, record.get_category_display(),
+        )  # fmt: skip
 
     def render_sla_due_at(self, value, record):
         state = record.sla_state
         if state == "breached":
-            return format_html('<span class="text-danger fw-semibold">overdue {}</span>',
+            return format_html('<span class="text-danger fw-semibold">due {}</span>',
                                reltime(value))  # fmt: skip
         if state == "warning":
             return format_html('<span class="text-warning-emphasis">{}</span>', reltime(value))

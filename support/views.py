@@ -18,6 +18,7 @@ from django.views.generic import FormView, TemplateView
 from backoffice.exceptions import BackofficeError
 from backoffice.links import object_url
 from backoffice.views_base import ObjectListView, ScopedDetailView, StaffRequiredMixin
+from players.panels import header_items_for
 from players.selectors import players_for
 
 from . import services
@@ -185,8 +186,16 @@ class TicketDetailView(ScopedDetailView):
             ),
         }
         forms.update(self.bound_forms or {})
+        facts = []
+        for item in header_items_for(user):
+            if item.key == "open_tickets":
+                continue
+            value = item.value(ticket.player, user)
+            if value not in (None, ""):
+                facts.append((item, value))
         ctx.update(
             forms,
+            player_facts=facts,
             title=f"Ticket #{ticket.pk} · {ticket.subject}",
             notes=list(ticket.notes.select_related("author", "macro")),
             linked_url=object_url(ticket.object_type, ticket.object_id),

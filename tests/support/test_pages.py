@@ -30,12 +30,16 @@ def test_queues_filter_and_count(player, agent, other_agent, client_for):
     TicketFactory(player=player, subject="Old and done", status="closed", resolution_code="fixed")
     late = TicketFactory(player=player, subject="Late one",
                          sla_due_at=timezone.now() - timedelta(hours=2))  # fmt: skip
+    TicketFactory(player=player, subject="Round dispute", is_dispute=True,
+                  dispute_outcome="pending", status="open", assignee=other_agent)  # fmt: skip
     client = client_for(agent)
 
     body = client.get("/support/").content.decode()
     assert "Mine one" in body and "Nobody&#x27;s" in body and "Old and done" not in body
     assert 'id="queue-count-unassigned">2<' in body
     assert 'id="queue-count-mine">1<' in body
+    assert 'id="queue-count-disputes">1<' in body
+    assert "Round dispute" in body and "dispute</span>" in body
     assert 'id="queue-count-overdue">1<' in body
     assert "sla-breached" in body  # the late row is highlighted
 
