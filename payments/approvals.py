@@ -4,6 +4,8 @@ transaction, so a failure rolls the approval back)."""
 from backoffice.approvals import register_action
 
 from .services import corrections
+from .services import queue as _queue  # noqa: F401  (registers the high-risk withdrawal action)
+from .services import reconciliation as _reconciliation  # noqa: F401  (its correction action)
 
 APPROVE_PERMISSION = "payments.approve_adjustment"
 

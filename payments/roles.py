@@ -45,3 +45,16 @@ grant_view_all_to_auditor(
     "payments.view_currency",
 )
 # Admin manages staff, not money: no payments permissions by default.
+
+# The withdrawal queue's risk policies and reconciliation. `manage_riskpolicy` is what makes a
+# Payments lead: it comes with the seeded Payments role; move it to a "Payments lead" role in
+# the role editor to keep it to fewer people.
+RISK_AND_RECONCILIATION = (
+    "payments.view_riskpolicy",
+    "payments.view_settlementreport",
+    "payments.view_reconciliationexception",
+)
+grant(PAYMENTS, *RISK_AND_RECONCILIATION, "payments.manage_riskpolicy",
+      "payments.add_settlementreport", "payments.change_reconciliationexception")  # fmt: skip
+grant(RISK, "payments.view_riskpolicy")
+grant_view_all_to_auditor(*RISK_AND_RECONCILIATION)

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .models import PaymentStatus, Withdrawal
+from .reconciliation.tasks import reconcile_report  # noqa: F401  (registered for the workers)
 from .services.payments import do_send_payout
 from .services.psp_events import do_apply_psp_event, process_pending_events
 

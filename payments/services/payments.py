@@ -229,6 +229,10 @@ def do_request_withdrawal(
                 )
             ],
         )
+    # The risk assessment: stored with the withdrawal; auto-pays it within the day's cap.
+    from .risk import do_assess_withdrawal
+
+    do_assess_withdrawal(withdrawal)
     return withdrawal
 
 
@@ -631,12 +635,14 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
     the money held in locked until the PSP's callback or reconciliation says what happened.
     """
     from ..psp.registry import get_adapter
+    from .queue import open_payout_attempt, record_payout_outcome
 
     with transaction.atomic():
         withdrawal = lock_payment(withdrawal_id, PaymentKind.WITHDRAWAL)
         if withdrawal.status != S.APPROVED:
             return None
         advance(withdrawal, [Step(S.SENT_TO_PSP, Actor.SYSTEM)])
+        attempt = open_payout_attempt(withdrawal)  # unique attempt key: never sent twice
     adapter = get_adapter(withdrawal.psp.adapter)
     try:
         result = adapter.submit_payout(withdrawal.psp, withdrawal)
@@ -648,6 +654,7 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
             withdrawal.psp_note = f"Outcome unknown: {exc}"[:300]
             withdrawal._change_reason = "payout outcome unknown"
             withdrawal.save(update_fields=["psp_note"])
+            record_payout_outcome(attempt, "unknown", withdrawal.psp_note)
         return withdrawal
     with transaction.atomic():
         withdrawal = lock_payment(withdrawal_id, PaymentKind.WITHDRAWAL)
@@ -661,4 +668,6 @@ def do_send_payout(withdrawal_id: int) -> Payment | None:
         else:
             withdrawal._change_reason = "payout accepted by PSP"
             withdrawal.save(update_fields=["psp_reference", "psp_note"])
+        outcome = "declined" if result.declined else "accepted"
+        record_payout_outcome(attempt, outcome, result.message)
     return withdrawal
