@@ -19,13 +19,15 @@ PAYMENTS = frozenset({"Payments"})
 
 
 def build(world: SimpleNamespace) -> None:
-    from payments.models import PaymentMethod, PspInboxEvent, PspWebhookRejection
+    from payments.models import Currency, PaymentMethod, PspInboxEvent, PspWebhookRejection
     from payments.psp.base import PspEvent
     from payments.services import corrections
     from payments.services.payments import do_request_withdrawal
     from payments.services.psp_events import apply_event
     from tests.factories import PaymentMethodFactory, PlayerFactory, PspFactory
 
+    # migration data, gone if a transactional test flushed a reused test database
+    Currency.objects.get_or_create(code="EUR", defaults={"name": "Euro", "exponent": 2})
     psp = PspFactory(brand=world.brand_a, code="mx-cardpay", name="Matrix CardPay")
     method = PaymentMethodFactory(psp=psp, kind=PaymentMethod.Kind.CARD, currency_id="EUR")
     player = PlayerFactory(brand=world.brand_a, username="mx-payer", currency="EUR", country="MT")
