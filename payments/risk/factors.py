@@ -99,7 +99,7 @@ class VelocityFactor(RiskFactor):
             findings.append((1.0, f"withdraws {_money(ctx, wd24)} of {_money(ctx, dep24)} "
                                   "deposited in the last 24 h (little play)"))  # fmt: skip
         dep7, wd7 = stats["deposits_7d"], stats["withdrawals_7d"]
-        if wd7 >= 2 * dep7 and wd7 > 0:
+        if dep7 and wd7 >= 2 * dep7:
             findings.append((0.6, f"{_money(ctx, wd7)} out against {_money(ctx, dep7)} in "
                                   "over 7 days"))  # fmt: skip
         dep30, wd30 = stats["deposits_30d"], stats["withdrawals_30d"]

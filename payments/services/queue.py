@@ -202,7 +202,7 @@ def _lock(withdrawal_id: int, user, action: str) -> tuple[Payment, WithdrawalRev
             "it no longer waits for a decision."
         )
     review = (
-        WithdrawalReview.objects.select_for_update()
+        WithdrawalReview.objects.select_for_update(of=("self",))
         .select_related("assignee", "approval")
         .filter(pk=withdrawal.pk)
         .first()

@@ -59,9 +59,15 @@ def bulk_payments(psp, player, n: int, *, at: datetime = DAY, prefix: str = "T")
                    %(at)s, %(at)s + make_interval(secs => i %% 80000), ''
             FROM generate_series(1, %(n)s) AS i
             """,
-            {"brand": psp.brand_id, "player": player.pk, "psp": psp.pk, "n": n,
-             "at": at.replace(hour=0, minute=0, second=0), "prefix": prefix},
-        )  # fmt: skip
+            {
+                "brand": psp.brand_id,
+                "player": player.pk,
+                "psp": psp.pk,
+                "n": n,
+                "at": at.replace(hour=0, minute=0, second=0),
+                "prefix": prefix,
+            },
+        )
         cursor.execute("ANALYZE payments_payment")
 
 
@@ -73,8 +79,9 @@ def make_payments():
 def report_bytes(psp, *, plant: Plant | None = None, seed: int = 1, day=DAY):
     """(the report as bytes, what was planted) for `psp`'s payments of `day`."""
     out = io.StringIO(newline="")
-    written = write_settlement_report(out, psp, start=day.date(), end=day.date(), plant=plant,
-                                      seed=seed)  # fmt: skip
+    written = write_settlement_report(
+        out, psp, start=day.date(), end=day.date(), plant=plant, seed=seed
+    )
     return out.getvalue().encode(), written
 
 
