@@ -14,6 +14,7 @@ already captured) are left for a human, marked ignored with the reason.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -114,7 +115,7 @@ def do_receive_psp_webhook(
                     envelope.event_type,
                     envelope.psp_reference,
                     timezone.now(),
-                    _json(kept),
+                    json.dumps(kept),
                     body.decode("utf-8", errors="replace"),
                 ],
             )
@@ -126,12 +127,6 @@ def do_receive_psp_webhook(
 
         transaction.on_commit(lambda: enqueue_event(inbox_id))
     return IntakeResult(200, "accepted", inbox_id)
-
-
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def _reject(psp, psp_code, reason, detail, headers, body, remote_addr) -> IntakeResult:
@@ -148,7 +143,8 @@ def _reject(psp, psp_code, reason, detail, headers, body, remote_addr) -> Intake
         detail=detail[:300],
         remote_addr=remote_addr,
         headers=keep,
-        body_excerpt=body[:2000].decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL: a hostile body must not turn a 4xx into a 500
+        body_excerpt=body[:2000].decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
     )
     logger.warning("Rejected webhook for %s: %s %s", psp_code, reason, detail)
     return IntakeResult(REJECTION_STATUS[reason], str(reason))

@@ -173,6 +173,17 @@ def test_missing_signature_malformed_body_and_unknown_psp(card_method, player, c
     assert client.get(good.path).status_code == 405
 
 
+def test_garbage_with_nul_bytes_is_refused_not_crashed(card_method, client):
+    response = client.post(
+        f"/webhooks/psp/{card_method.psp.code}/",
+        data=b"\x00\xff{garbage",
+        content_type="application/json",
+        HTTP_CARDPAY_SIGNATURE="t=1,v1=00",
+    )
+    assert response.status_code == 401
+    assert "\ufffd" in PspWebhookRejection.objects.get().body_excerpt
+
+
 def test_cardpay_accepts_the_previous_key_during_rotation(card_method, player, deliver):
     psp = card_method.psp
     old_secret = psp.signing_keys["current"]
