@@ -70,3 +70,6 @@ register_counter(
         order=42,
     )
 )
+
+# The withdrawal queue's and reconciliation's counters live with their pages.
+from . import views_queue, views_reconciliation  # noqa: E402, F401

@@ -1,6 +1,6 @@
 """Payments pages, mounted at /payments/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -36,4 +36,5 @@ urlpatterns = [
     path("callbacks/refused/", views.RejectionListView.as_view(), name="rejection_list"),
     path("thresholds/", views.ThresholdListView.as_view(), name="threshold_list"),
     path("thresholds/<str:currency>/", views.ThresholdEditView.as_view(), name="threshold_edit"),
+    path("", include("payments.urls_queue")),  # withdrawal queue, risk policies, reconciliation
 ]
