@@ -220,10 +220,10 @@ class Simulator:
                 plan.later.append(d)  # the PSP retries a delivery it thinks failed
 
     def payout_events(self, psp: Psp, withdrawal, plan: Plan) -> None:
-        """Callbacks for a payout we sent: paid, failed, or nothing at all (held)."""
-        outcome = self.rng.choices(["paid", "failed", "silent"], [0.88, 0.08, 0.04])[0]
+        """Callbacks for a payout we sent: paid, failed, or not yet (answered on a later run)."""
+        outcome = self.rng.choices(["paid", "failed", "later"], [0.86, 0.08, 0.06])[0]
         plan.actions[f"payout_{outcome}"] += 1
-        if outcome == "silent":
+        if outcome == "later":
             return
         event = PspEvent(
             event_id=self._next("evt"),

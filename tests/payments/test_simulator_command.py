@@ -60,19 +60,26 @@ def test_callbacks_only_run_records_and_its_replay_changes_nothing(
     assert list(find_ledger_problems()) == []
 
 
-def test_full_run_drives_cashier_deposits_and_payouts(
+def test_full_run_plays_players_and_psps_and_leaves_decisions_to_staff(
     live_server, players, fund, make_staff, capsys
 ):
-    make_staff("Payments")
+    from payments.services.payments import do_approve_withdrawal
+
     for p in players:
         fund(p, 100_000)
-    call_command(
-        "psp_simulate", "--base-url", live_server.url, "--count", "40", "--seed", "21",
-        "--concurrency", "2",
-    )  # fmt: skip
+    args = ["--base-url", live_server.url, "--count", "40", "--seed", "21", "--concurrency", "2"]
+    call_command("psp_simulate", *args)
     out = capsys.readouterr().out
-    assert "payout_" in out and "cashier_deposit_" in out
+    assert "withdrawal_requested" in out and "cashier_deposit_" in out
+    waiting = list(Payment.objects.filter(kind="withdrawal", status__in=["requested", "in_review"]))
+    assert waiting, "withdrawal requests wait for the payments team"
+    assert not Payment.objects.filter(kind="withdrawal", status="paid").exists()
+    staff = make_staff("Payments")
+    for w in waiting:
+        do_approve_withdrawal(w.pk, acting_user=staff)  # the payout is sent inline (eager)
+    assert Payment.objects.filter(kind="withdrawal", status="sent_to_psp").count() == len(waiting)
+    call_command("psp_simulate", *args[:2], "--count", "60", "--seed", "22")
     call_command("process_psp_inbox")
-    withdrawals = set(Payment.objects.filter(kind="withdrawal").values_list("status", flat=True))
-    assert withdrawals & {"paid", "failed", "sent_to_psp"}
+    outcomes = set(Payment.objects.filter(kind="withdrawal").values_list("status", flat=True))
+    assert outcomes & {"paid", "failed"}
     assert list(find_ledger_problems()) == []

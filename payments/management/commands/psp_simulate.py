@@ -4,9 +4,10 @@
                  [--callbacks-only] [--seed S] [--concurrency C] [--every SECONDS]
     psp_simulate --base-url URL --replay FILE [--copies N] [--resign] [--seed S]
 
-Without `--callbacks-only` the simulator also plays the player and the payments team through
-the services (starting cashier deposits, requesting, approving and sending payouts) and then
-sends the PSP's callbacks about them. `--every` repeats a batch forever, for a living demo.
+Without `--callbacks-only` the simulator also plays the players through the services (cashier
+deposits, withdrawal requests) and the PSPs' answers about payouts the back office sent (paid
+or failed). Deciding withdrawals stays with the payments team (or auto-pay), so the queue
+stays alive. `--every` repeats a batch forever, for a living demo.
 """
 
 from __future__ import annotations
@@ -15,19 +16,11 @@ import threading
 import time
 
 import requests
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
 from payments.exceptions import PaymentsError
-from payments.models import Account, PaymentMethod, Psp
-from payments.services.payments import (
-    do_approve_withdrawal,
-    do_initiate_deposit,
-    do_request_withdrawal,
-    do_send_payout,
-)
+from payments.models import Account, Payment, PaymentMethod, PaymentStatus, Psp
+from payments.services.payments import do_initiate_deposit, do_request_withdrawal
 from payments.simulator import (
     Plan,
     Simulator,
@@ -127,7 +120,6 @@ class Command(BaseCommand):
         if not targets:
             raise CommandError("No PSP method has players in its currency and country.")
         plan = Plan()
-        staff = None if opts["callbacks_only"] else self._payments_staff()
         for _ in range(opts["count"]):
             roll = sim.rng.random()
             if opts["callbacks_only"] or roll < 0.6:
@@ -135,27 +127,14 @@ class Command(BaseCommand):
                 sim.callback_deposit(psp, method, sim.rng.choice(players), plan)
             elif roll < 0.8:
                 self._cashier_deposit(sim, targets, plan)
-            elif staff is not None:
-                self._payout(sim, psps, staff, plan)
+            else:
+                self._withdrawal_request(sim, psps, plan)
+        if not opts["callbacks_only"]:
+            self._payout_outcomes(sim, psps, plan, limit=max(1, opts["count"] // 2))
         return plan
 
-    def _payments_staff(self):
-        user = (
-            get_user_model()
-            .objects.filter(is_active=True)
-            .filter(
-                Q(is_superuser=True)
-                | Q(groups__permissions__codename="approve_withdrawal")
-                | Q(user_permissions__codename="approve_withdrawal")
-            )
-            .order_by("id")
-            .first()
-        )
-        if user is None:
-            self.stderr.write("No staff may approve withdrawals: payouts are left out.")
-        return user
-
     def _cashier_deposit(self, sim: Simulator, targets, plan: Plan) -> None:
+        """The player starts a deposit in our cashier; the PSP's callbacks follow."""
         psp, method, players = sim.rng.choice(targets)
         player = Player.objects.get(pk=sim.rng.choice(players).pk)
         try:
@@ -170,7 +149,9 @@ class Command(BaseCommand):
             return
         sim.merchant_deposit_events(psp, deposit, plan)
 
-    def _payout(self, sim: Simulator, psps, staff, plan: Plan) -> None:
+    def _withdrawal_request(self, sim: Simulator, psps, plan: Plan) -> None:
+        """A player with cash asks for a withdrawal. Deciding it is the payments team's job
+        (or auto-pay's): the simulator only plays the players and the PSPs."""
         psp = sim.rng.choice(psps)
         method = (
             PaymentMethod.objects.filter(psp=psp, is_enabled=True, supports_withdrawals=True)
@@ -194,18 +175,40 @@ class Command(BaseCommand):
             return
         player_id, balance = sim.rng.choice(rich)
         player = Player.objects.get(pk=player_id)
-        amount = min(balance, sim.amount_for(method.currency_id))
+        # mostly back to an instrument the player deposited with, sometimes a new one
+        known = (
+            Payment.objects.filter(player=player, kind="deposit", status="credited", psp=psp)
+            .exclude(instrument="")
+            .values_list("instrument", "instrument_fingerprint")
+            .first()
+        )
+        if known is None or sim.rng.random() < 0.1:
+            known = (f"{player.country}•• {sim.rng.randint(1000, 9999)}", "")
         try:
-            withdrawal = do_request_withdrawal(
-                player, method=method, amount=amount, instrument=f"{player.country} account"
+            do_request_withdrawal(
+                player,
+                method=method,
+                amount=min(balance, sim.amount_for(method.currency_id)),
+                instrument=known[0],
+                fingerprint=known[1],
             )
-            do_approve_withdrawal(withdrawal.pk, acting_user=staff, note="PSP simulator")
-            withdrawal = do_send_payout(withdrawal.pk) or withdrawal
-        except (PaymentsError, PermissionDenied):
-            plan.actions["payout_refused"] += 1
-            return
-        withdrawal.refresh_from_db()
-        sim.payout_events(psp, withdrawal, plan)
+            plan.actions["withdrawal_requested"] += 1
+        except PaymentsError:
+            plan.actions["withdrawal_refused"] += 1
+
+    def _payout_outcomes(self, sim: Simulator, psps, plan: Plan, *, limit: int) -> None:
+        """The PSPs answer for payouts they were sent (oldest first). A payout already marked
+        "outcome unknown" stays unanswered: that is the story of the PSP that never confirmed."""
+        sent = (
+            Payment.objects.filter(
+                kind="withdrawal", status=PaymentStatus.SENT_TO_PSP, psp__in=psps
+            )
+            .exclude(psp_note__startswith="Outcome unknown")
+            .select_related("psp", "player")
+            .order_by("status_changed_at")[:limit]
+        )
+        for withdrawal in sent:
+            sim.payout_events(withdrawal.psp, withdrawal, plan)
 
     # -- replay -----------------------------------------------------------------------------
 
