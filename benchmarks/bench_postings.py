@@ -18,6 +18,7 @@ Every scenario ends with `check_ledger` clean, or the script fails.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -244,6 +245,7 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=500)
     parser.add_argument("--only", help="Comma-separated scenario names.")
     parser.add_argument("--keepdb", action="store_true", help="Keep the bench database.")
+    parser.add_argument("--json", action="store_true", help="End with one JSON line of rates.")
     args = parser.parse_args()
 
     _setup_django()
@@ -263,15 +265,25 @@ def main() -> int:
             f"{connection.pg_version // 10000})"
         )
         print(f"{'scenario':<14} {'writers':>7} {'postings/s':>11}")
+        rates: dict[str, float] = {}
         for scenario in chosen:
             writers = 1 if scenario == "hot, batched" and args.writers == 1 else args.writers
             rate = _run(scenario, world, writers, args.postings)
             print(f"{scenario:<14} {writers:>7} {rate:>11,.0f}", flush=True)
+            rates[scenario] = round(rate)
             if scenario != "naive ORM":  # its fingerprints are placeholders, entries balance
                 problems = list(find_ledger_problems(limit_per_check=1))
                 if problems:
                     print(f"ledger check failed after {scenario}: {problems[0]}", file=sys.stderr)
                     return 1
+        if args.json:
+            hot, raw = rates.get("hot account"), rates.get("raw SQL")
+            rates["met"] = bool(
+                hot and raw and hot >= 0.8 * raw
+                and rates.get("spread", 0) >= 1500 and rates.get("hot, batched", 0) >= 10_000
+            )  # fmt: skip
+            rates["raw_sql"] = rates.pop("raw SQL", None)
+            print(json.dumps(rates))
         return 0
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keepdb)

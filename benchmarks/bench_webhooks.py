@@ -17,6 +17,7 @@ messages it enqueues are purged from the broker at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -120,6 +121,7 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=500)
     parser.add_argument("--base-url", help="Post over HTTP to a running server instead.")
     parser.add_argument("--keepdb", action="store_true")
+    parser.add_argument("--json", action="store_true", help="End with one JSON line of rates.")
     args = parser.parse_args()
 
     _setup_django()
@@ -170,6 +172,12 @@ def main() -> int:
             print(f"FAILED: {problems[:1]} accepted={accepted}", file=sys.stderr)
             return 1
         call_command("check_ledger")
+        if args.json:
+            intake_rate, apply_rate = accepted / intake, total / applied
+            print(json.dumps({
+                "intake_per_s": round(intake_rate), "apply_per_s": round(apply_rate),
+                "met": apply_rate >= 400,
+            }))  # fmt: skip
         return 0
     finally:
         try:
