@@ -247,3 +247,59 @@ def test_admin_creates_a_member_of_staff_who_then_sees_only_their_roles_menu(
     for label in ("Staff", "Roles", "Audit trail"):
         expect(menu.get_by_role("link", name=label, exact=True)).to_have_count(0)
     expect(pat_page.get_by_title("Brands you work with")).to_have_text("Alpha Casino")
+
+
+def test_payments_approves_a_withdrawal_in_place_in_the_queue(
+    live_server, page, login, make_staff, brand_a, currencies, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    import payments.tasks
+    from payments.models import PaymentMethod, RiskPolicy
+    from payments.services.payments import do_request_withdrawal
+    from tests.factories import PaymentMethodFactory, PlayerFactory, PspFactory
+
+    payouts = []  # what would go to the PSP: the approved withdrawal, once
+    monkeypatch.setattr(payments.tasks, "enqueue_payout", payouts.append)
+    RiskPolicy.objects.create(
+        brand=brand_a, currency_id="EUR", review_score=30, manual_score=70,
+        auto_pay_max_amount=50_000, daily_auto_pay_cap=100_000, approver_limit=500_000,
+        kyc0_limit=0, kyc1_limit=20_000, kyc2_limit=200_000,
+    )  # fmt: skip
+    psp = PspFactory(brand=brand_a, code="cardpay-alpha", name="CardPay", adapter="cardpay")
+    card = PaymentMethodFactory(psp=psp, kind=PaymentMethod.Kind.CARD, currency_id="EUR")
+    waiting = {}
+    for username, amount in [("olga", 15_000), ("piet", 9_000)]:
+        player = PlayerFactory(
+            brand=brand_a, username=username, kyc_level=2,
+            registered_at=timezone.now() - timedelta(days=90),
+        )  # fmt: skip
+        _fund(player, 50_000)
+        waiting[username] = do_request_withdrawal(
+            player, method=card, amount=amount, instrument="VISA •••• 1881"
+        )
+    olga, piet = waiting["olga"], waiting["piet"]
+    officer = make_staff("Payments", username="pia")
+
+    login(officer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Withdrawal queue").click()
+    row = page.get_by_role("row").filter(has_text=olga.reference)
+    other = page.get_by_role("row").filter(has_text=piet.reference)
+    expect(row).to_contain_text("150.00")
+    expect(row).to_contain_text("olga")
+
+    page.evaluate("window.sameDocument = true")  # gone if the page were loaded again
+    page.once("dialog", lambda dialog: dialog.accept())  # "Approve W-… (150.00 EUR)?"
+    row.get_by_role("button", name=f"Approve {olga.reference}").click()
+
+    expect(row.get_by_role("status")).to_have_text(
+        f"Withdrawal {olga.reference} approved: the payout goes to the PSP."
+    )
+    expect(row.get_by_text("Approved", exact=True)).to_be_visible()
+    expect(row.get_by_role("button", name=re.compile(r"^Approve"))).to_have_count(0)
+    expect(row.get_by_text("You", exact=True)).to_be_visible()
+    expect(other.get_by_role("button", name=f"Approve {piet.reference}")).to_be_visible()
+    assert page.evaluate("window.sameDocument") is True
+    assert payouts == [olga.pk]
