@@ -1,8 +1,8 @@
 """Matching the staged report against our payments, in SQL.
 
 One statement classifies every report line (`recon_result`): joined to our payments of the PSP
-by PSP reference (or, for a payment whose PSP reference we never learned, such as a payout
-whose answer was lost, by our own reference), each line is a duplicate (a reference seen
+by PSP reference (or, for a payout sent without an answer, whose PSP reference we never
+learned, by our own reference), each line is a duplicate (a reference seen
 earlier in the report), missing on our side, a currency, amount or status mismatch, or
 matched. One more finds our payments of the period that the report should list and does not
 (missing in the report). The breaks are then upserted as exceptions, unique per PSP, class and
@@ -45,8 +45,8 @@ FROM recon_parsed l
 LEFT JOIN recon_dups d ON d.psp_reference = l.psp_reference
 LEFT JOIN payments_payment a ON a.psp_id = %(psp)s AND a.psp_reference = l.psp_reference
 LEFT JOIN payments_payment b
-       ON a.id IS NULL AND b.psp_id = %(psp)s AND b.psp_reference IS NULL
-      AND b.reference = l.merchant_reference
+       ON a.id IS NULL AND b.psp_id = %(psp)s AND b.status = 'sent_to_psp'
+      AND b.psp_reference IS NULL AND b.reference = l.merchant_reference
 LEFT JOIN unnest(%(agree_kinds)s::text[], %(agree_reported)s::text[],
                  %(agree_ours)s::text[]) AS agree(kind, reported, ours)
        ON agree.kind = l.kind AND agree.reported = l.status
@@ -192,13 +192,21 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
         {"psp": psp_id, "brand": brand_id, "report": report_id},
     )
     cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM payments_reconciliationexception "
+        "WHERE psp_id = %s AND status = 'open')",
+        [psp_id],
+    )
+    # Clearing compares the open breaks with every matched line: skip it when none is open.
+    open_breaks = cursor.fetchone()[0]
+    cursor.execute(
         """
         CREATE TEMP TABLE recon_cleared ON COMMIT DROP AS
         WITH cleared AS (
             UPDATE payments_reconciliationexception e
                SET status = 'cleared', resolved_at = now(),
                    resolution_note = 'Matched in report #' || %(report)s || '.'
-             WHERE e.psp_id = %(psp)s AND e.status = 'open' AND e.kind <> 'duplicate'
+             WHERE %(open)s AND e.psp_id = %(psp)s AND e.status = 'open'
+               AND e.kind <> 'duplicate'
                AND (e.match_key IN (SELECT psp_reference FROM recon_result
                                      WHERE class = 'matched')
                     OR e.payment_id IN (SELECT payment_id FROM recon_result
@@ -207,7 +215,7 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
         )
         SELECT * FROM cleared
         """,
-        {"psp": psp_id, "report": report_id},
+        {"psp": psp_id, "report": report_id, "open": open_breaks},
     )
     names = _history_columns()
     columns = ", ".join(names)
