@@ -220,6 +220,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="Default 1,000,000.")
     parser.add_argument("--keepdb", action="store_true", help="Keep the bench database.")
+    parser.add_argument("--json", action="store_true", help="End with one JSON line of figures.")
     args = parser.parse_args()
 
     media_root = tempfile.mkdtemp(prefix="bench-reconcile-")
@@ -256,6 +257,13 @@ def main() -> int:
                   f"{r['peak_mb']:>6.0f} MB {r['peak_mb'] - r['before_mb']:>9.0f} MB")  # fmt: skip
         counts = {k: v for k, v in real["counts"].items() if v}
         print(f"classes: {json.dumps(counts)}")
+        if args.json:
+            print(json.dumps({
+                "seconds": round(real["seconds"], 2), "peak_mb": round(real["peak_mb"]),
+                "above_start_mb": round(real["peak_mb"] - real["before_mb"]),
+                "floor": {"seconds": round(floor["seconds"], 2), "peak_mb": round(floor["peak_mb"])},
+                "met": real["seconds"] < 10 and real["peak_mb"] < 100,
+            }))  # fmt: skip
         return 0
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keepdb)
