@@ -212,21 +212,22 @@ def queue_workers():
 
 class WithdrawalQueueFilterSet(django_filters.FilterSet):
     queue = django_filters.ChoiceFilter(
-        choices=QUEUE_CHOICES, method="filter_queue", empty_label="Everything waiting"
-    )
+        choices=QUEUE_CHOICES, method="filter_queue", empty_label="Everything waiting",
+        label="Queue",
+    )  # fmt: skip
     reference = django_filters.CharFilter(method="filter_reference", label="Reference")
     brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
     currency = django_filters.ChoiceFilter(choices=[], field_name="currency_id")
     psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
     path = django_filters.ChoiceFilter(
-        choices=[*RiskPath.choices, ("none", "Not assessed")], method="filter_path"
+        choices=[*RiskPath.choices, ("none", "Not assessed")], method="filter_path", label="Path"
     )
-    reason = django_filters.ChoiceFilter(choices=[], method="filter_reason")
+    reason = django_filters.ChoiceFilter(choices=[], method="filter_reason", label="Reason")
     assignee = django_filters.ModelChoiceFilter(
-        queryset=get_user_model().objects.none(), field_name="review__assignee"
+        queryset=get_user_model().objects.none(), field_name="review__assignee", label="Assignee"
     )
     age = django_filters.ChoiceFilter(
-        choices=[(k, label) for k, label, *_ in AGE_BUCKETS], method="filter_age"
+        choices=[(k, label) for k, label, *_ in AGE_BUCKETS], method="filter_age", label="Waiting"
     )
     amount_min = django_filters.NumberFilter(
         method="filter_amount", label="Amount from", help_text="In the currency's units."
@@ -311,32 +312,40 @@ def _row_class(record) -> str:
     return f"sla-{state}" if state else ""
 
 
+SHORT_PATH = {RiskPath.AUTO_PAY: "Auto-pay", RiskPath.REVIEW: "Review", RiskPath.MANUAL: "Manual"}
+
+
 def path_badge(assessment) -> str:
     if assessment is None:
         return format_html('<span class="badge text-bg-light border">not assessed</span>')
     return format_html(
-        '{} <span class="font-monospace small" title="Risk score out of 100">{}</span>',
-        status_badge(assessment.path, assessment.get_path_display()),
+        '<span title="{}">{}</span> <span class="font-monospace small" title="Risk score out '
+        'of 100">{}</span>',
+        assessment.get_path_display(),
+        status_badge(assessment.path, SHORT_PATH.get(assessment.path, assessment.path)),
         assessment.score,
     )
 
 
-def factor_chips(assessment, limit: int = 3) -> str:
+def factor_chips(assessment, limit: int = 2) -> str:
+    """The factors that weighed most, one short line each (the explanation on hover)."""
     if assessment is None:
         return "—"
     top = assessment.top_factors[:limit]
     if not top:
-        return format_html('<span class="small text-body-secondary">{}</span>', "no risk found")
-    chip = (
-        '<span class="badge text-bg-light border risk-chip" title="{}">{} '
-        '<span class="font-monospace">+{}</span></span>'
-    )
-    chips = format_html_join(" ", chip, ((f["explanation"], f["label"], f["points"]) for f in top))
+        return format_html('<span class="text-body-secondary">{}</span>', "no risk found")
+    chips = format_html_join(
+        "",
+        '<div class="text-nowrap" title="{}">{} <span class="font-monospace">+{}</span></div>',
+        (
+            (f["explanation"], label_for(f["reason"]) if f.get("reason") else f["label"],
+             f["points"])
+            for f in top
+        ),
+    )  # fmt: skip
     more = len(assessment.top_factors) - len(top)
     if more > 0:
-        chips = format_html(
-            '{} <span class="small text-body-secondary">+{} more</span>', chips, more
-        )
+        chips = format_html('{}<div class="text-body-secondary">+{} more</div>', chips, more)
     return chips
 
 
@@ -355,18 +364,15 @@ class WithdrawalQueueTable(tables.Table):
     reference = tables.Column(
         linkify=("payments:withdrawal_review", {"pk": tables.A("pk")}),
         orderable=False,
-        attrs={"td": {"class": "font-monospace small"}},
+        verbose_name="Withdrawal",
+        attrs={"td": {"class": "font-monospace small text-nowrap"}},
     )
-    player = tables.Column(
-        accessor="player__username",
-        orderable=False,
-        linkify=("players:player_detail", {"pk": tables.A("player_id")}),
-    )
-    brand = tables.Column(accessor="brand__name", orderable=False)
+    player = tables.Column(accessor="player__username", verbose_name="Player", orderable=False)
     amount = tables.Column(orderable=False, attrs=MONEY_ATTRS)
-    psp = tables.Column(accessor="psp__name", verbose_name="PSP", orderable=False)
     path = tables.Column(accessor="pk", verbose_name="Path", orderable=False)
-    risk = tables.Column(accessor="pk", verbose_name="Why", orderable=False)
+    risk = tables.Column(
+        accessor="pk", verbose_name="Why", orderable=False, attrs={"td": {"class": "small"}}
+    )
     id = tables.Column(verbose_name="Waiting", attrs={"td": {"class": "text-nowrap"}})
     assignee = tables.TemplateColumn(
         template_name="payments/queue/_assignee_cell.html", orderable=False, accessor="pk"
@@ -382,18 +388,9 @@ class WithdrawalQueueTable(tables.Table):
         model = Withdrawal
         fields = ()
         sequence = (
-            "selected",
-            "reference",
-            "player",
-            "brand",
-            "amount",
-            "psp",
-            "path",
-            "risk",
-            "id",
-            "assignee",
+            "selected", "reference", "player", "amount", "path", "risk", "id", "assignee",
             "actions",
-        )
+        )  # fmt: skip
         order_by = ("id",)
         attrs = TABLE_ATTRS
         row_attrs = {"class": _row_class, "data-withdrawal": lambda record: record.pk}
@@ -401,6 +398,16 @@ class WithdrawalQueueTable(tables.Table):
             "No withdrawal waits for a decision here in the brands you cover. Low-risk ones "
             "auto-pay within the daily caps; the others appear as players request them."
         )
+
+    def render_reference(self, value, record):
+        return format_html('{}<div class="text-body-secondary">{}</div>', value, record.psp.name)
+
+    def render_player(self, value, record):
+        url = reverse("players:player_detail", kwargs={"pk": record.player_id})
+        return format_html(
+            '<a href="{}">{}</a><div class="small text-body-secondary">{}</div>',
+            url, value, record.brand.name,
+        )  # fmt: skip
 
     def render_amount(self, value, record):
         return money(value, record.currency_id)

@@ -97,6 +97,7 @@ class RiskFactor:
     label: str = ""
     weight: int = 0  # the most points the factor can add to the score
     reason: str = ""  # the reason code it gives the path when it applies
+    reason_label: str = ""  # what staff read for that code in the queue (default: `label`)
     min_path: str | None = None  # a path it forces at least when it applies
 
     def evaluate(self, ctx: RiskContext) -> Signal:

@@ -45,7 +45,7 @@ POLICY_REASONS = {
 
 def reason_labels() -> dict[str, str]:
     """Every reason code an assessment can give, with its label (for filters and badges)."""
-    labels = {f.reason: f.label for f in registered_factors() if f.reason}
+    labels = {f.reason: f.reason_label or f.label for f in registered_factors() if f.reason}
     labels.update(POLICY_REASONS)
     return labels
 

@@ -29,6 +29,7 @@ class KycFactor(RiskFactor):
     label = "KYC level vs amount"
     weight = 30
     reason = "kyc_incomplete"
+    reason_label = "KYC incomplete"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         level = ctx.player.kyc_level
@@ -57,6 +58,7 @@ class BonusWageringFactor(RiskFactor):
     label = "Wagering outstanding"
     weight = 25
     reason = "wagering_outstanding"
+    reason_label = "Wagering outstanding"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         balance = (
@@ -82,6 +84,7 @@ class VelocityFactor(RiskFactor):
     label = "Deposits vs withdrawals (24 h / 7 d / 30 d)"
     weight = 25
     reason = "velocity"
+    reason_label = "Velocity"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         stats = ctx.payment_stats
@@ -122,6 +125,7 @@ class NewMethodFactor(RiskFactor):
     label = "Payout to a method never used to deposit"
     weight = 35
     reason = "new_payment_method"
+    reason_label = "New payout method"
     min_path = RiskPath.REVIEW
 
     def evaluate(self, ctx: RiskContext) -> Signal:
@@ -150,6 +154,7 @@ class RecentChangeFactor(RiskFactor):
     label = "Method or device added recently"
     weight = 15
     reason = "recent_account_change"
+    reason_label = "New method or device"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         from players.models import PlayerDevice, PlayerInstrument
@@ -184,6 +189,7 @@ class AccountAgeFactor(RiskFactor):
     label = "Account age"
     weight = 20
     reason = "new_account"
+    reason_label = "New account"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         age = ctx.now - ctx.player.registered_at
@@ -204,6 +210,7 @@ class RiskFlagsFactor(RiskFactor):
     label = "Open AML or fraud flags"
     weight = 40
     reason = "risk_flags"
+    reason_label = "Risk flags"
     min_path = RiskPath.REVIEW
 
     def evaluate(self, ctx: RiskContext) -> Signal:
@@ -230,6 +237,7 @@ class RestrictionsFactor(RiskFactor):
     label = "Restrictions on the account"
     weight = 40
     reason = "account_restricted"
+    reason_label = "Restricted account"
     min_path = RiskPath.REVIEW
 
     def evaluate(self, ctx: RiskContext) -> Signal:
@@ -253,6 +261,7 @@ class AmountHistoryFactor(RiskFactor):
     label = "Amount vs the player's history"
     weight = 20
     reason = "unusual_amount"
+    reason_label = "Unusual amount"
 
     def evaluate(self, ctx: RiskContext) -> Signal:
         stats = ctx.payment_stats
