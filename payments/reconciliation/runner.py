@@ -43,7 +43,8 @@ DROP_STAGING = (
 
 
 def progress_key(report_id: int) -> str:
-    return f"payments:reconciliation:{report_id}:progress"
+    # The database's name keeps two installs (or test workers) sharing a cache apart.
+    return f"payments:reconciliation:{connection.settings_dict['NAME']}:{report_id}:progress"
 
 
 def read_progress(report_id: int) -> dict | None:
