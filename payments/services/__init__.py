@@ -6,4 +6,8 @@
   per-currency threshold).
 - `psp_events`: webhook intake and applying PSP events.
 - `config`: PSPs, payment methods and thresholds.
+- `risk`: assessing a new withdrawal and acting on its path; risk policies and approval limits.
+- `queue`: the withdrawal queue (claim, approve, hold, reject, bulk approve, auto-pay within the
+  daily caps, payout attempts).
+- `reconciliation`: settlement report uploads and re-runs, working reconciliation exceptions.
 """
