@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 
 from backoffice.money import format_money
 
@@ -113,15 +112,23 @@ def reltime(value: datetime | None):
     """ "3 h ago" with the exact UTC time on hover."""
     if not value:
         return "—"
-    now = timezone.now()
-    delta = now - value
-    words = (
-        timesince(value, now, depth=1) + " ago"
-        if delta.total_seconds() >= 0
-        else ("in " + timesince(now, value, depth=1))
-    )
+    seconds = (timezone.now() - value).total_seconds()
+    words = short_duration(abs(seconds))
+    words = f"{words} ago" if seconds >= 0 else f"in {words}"
     exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, words)
+
+
+_UNITS = ((365 * 86400, "y"), (30 * 86400, "mo"), (86400, "d"), (3600, "h"), (60, "min"))
+
+
+def short_duration(seconds: float) -> str:
+    """The largest whole unit: "3 h", "12 d", "45 s". Tables draw hundreds of these a page,
+    so this is plain arithmetic rather than Django's translated `timesince`."""
+    for size, unit in _UNITS:
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 @register.filter
