@@ -261,6 +261,10 @@ class WithdrawalReview(models.Model):
 class AutoPayUsage(models.Model):
     """How much one brand auto-paid in one currency on one UTC day.
 
+    It counts what the system approved without a person; a payout that later fails or is
+    cancelled does not give its amount back (the cap bounds unattended approvals, not money
+    out).
+
     Drawn on with one conditional UPDATE (`used + amount <= cap`), so concurrent requests can
     never take the total past the cap: the row lock serialises them and each re-checks the
     condition against the committed total.
