@@ -83,3 +83,32 @@ def test_full_run_plays_players_and_psps_and_leaves_decisions_to_staff(
     outcomes = set(Payment.objects.filter(kind="withdrawal").values_list("status", flat=True))
     assert outcomes & {"paid", "failed"}
     assert list(find_ledger_problems()) == []
+
+
+def test_settlement_report_per_psp_with_planted_breaks_reconciles_to_them(
+    live_server, players, fund, tmp_path, capsys
+):
+    """`--settlement-report FOLDER --plant 1` writes one report per PSP; reconciling the card
+    PSP's report finds exactly the planted break of each class."""
+    for p in players:
+        fund(p, 100_000)
+    args = ["--base-url", live_server.url, "--count", "60", "--seed", "31", "--concurrency", "2"]
+    call_command("psp_simulate", *args, "--callbacks-only")
+    call_command("process_psp_inbox")
+    capsys.readouterr()
+    folder = tmp_path / "reports"
+    call_command(
+        "psp_simulate", *args, "--callbacks-only", "--settlement-report", str(folder),
+        "--plant", "1",
+    )  # fmt: skip
+    call_command("process_psp_inbox")
+    out = capsys.readouterr().out
+    written = sorted(p.name for p in folder.iterdir())
+    assert len(written) == 2 and all(name.endswith(".csv") for name in written)
+    assert "planted" in out
+    card = next(p for p in folder.iterdir() if "card" in p.name)
+    call_command("reconcile", card.stem, str(card), "--json")
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for klass in ("amount_mismatch", "currency_mismatch", "status_mismatch", "missing_ours",
+                  "duplicate"):  # fmt: skip
+        assert counts.get(klass, 0) >= 1, (klass, counts)

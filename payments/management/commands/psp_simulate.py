@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import requests
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from payments.exceptions import PaymentsError
 from payments.models import Account, Payment, PaymentMethod, PaymentStatus, Psp
@@ -58,6 +60,19 @@ class Command(BaseCommand):
             "--resign",
             action="store_true",
             help="Replay: fresh signatures (recordings older than the 300 s tolerance).",
+        )
+
+        parser.add_argument(
+            "--settlement-report",
+            metavar="FILE",
+            help="After the run, write each PSP's settlement report of today's payments: FILE "
+            "for one PSP, else FILE is a folder with one <psp_code>.csv per PSP.",
+        )
+        parser.add_argument(
+            "--plant",
+            type=int,
+            default=0,
+            help="Settlement report: plant N discrepancies of each class per PSP.",
         )
 
     def handle(self, *args, **opts):
@@ -102,6 +117,40 @@ class Command(BaseCommand):
         finally:
             if recorder is not None:
                 recorder.handle.close()
+        if opts["settlement_report"]:
+            self._write_reports(opts)
+
+    def _write_reports(self, opts) -> None:
+        """What each PSP would send us for today, optionally with planted discrepancies."""
+        from payments.reconciliation.report_writer import Plant, write_settlement_report
+
+        psps = self._psps(opts)
+        target = Path(opts["settlement_report"])
+        if len(psps) > 1 or target.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            paths = {psp.pk: target / f"{psp.code}.csv" for psp in psps}
+        else:
+            paths = {psps[0].pk: target}
+        n = opts["plant"]
+        plant = Plant(
+            amount_mismatch=n, currency_mismatch=n, status_mismatch=n,
+            missing_ours=n, missing_psp=n, duplicate=n,
+        )  # fmt: skip
+        today = timezone.now().date()
+        for i, psp in enumerate(psps):
+            try:
+                with open(paths[psp.pk], "w", newline="", encoding="utf-8") as out:
+                    written = write_settlement_report(
+                        out, psp, start=today, end=today, plant=plant, seed=(opts["seed"] or 0) + i
+                    )
+            except ValueError as exc:  # too few payments to plant on
+                raise CommandError(f"{psp.code}: {exc}")
+            planted = {k: len(v) for k, v in written.planted.items() if v}
+            self.stdout.write(
+                f"Settlement report for {psp.code}: {paths[psp.pk]} ({written.lines} lines"
+                + (f", planted {planted}" if planted else "")
+                + ")"
+            )
 
     # -- planning ---------------------------------------------------------------------------
 
