@@ -22,7 +22,6 @@ chains (`check_ledger` passes). Deterministic (draws from `ctx.rng_for("payments
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -35,6 +34,7 @@ from typing import Any
 from django.db import connection
 
 from backoffice import roles
+from backoffice.bulkload import bulk_load
 from backoffice.money import exponent_for, register_exponent
 from players.models import Player
 
@@ -543,52 +543,6 @@ def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     return count
 
 
-_SECONDARY_INDEXES = """
-SELECT i.relname, pg_get_indexdef(x.indexrelid)
-  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
- WHERE x.indrelid = %s::regclass AND NOT x.indisprimary AND NOT x.indisunique
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-"""
-_FOREIGN_KEYS = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE conrelid = %s::regclass AND contype = 'f'
-"""
-
-
-@contextlib.contextmanager
-def _bulk_load(tables: Sequence[str]):
-    """Load *empty* tables as pg_restore does: plain indexes and outgoing foreign keys are
-    dropped first, then each index is built once and each key checked in one pass, instead of
-    one index update and one deferred key check per row. Tables that already hold rows are
-    left alone. It all happens inside the seed's transaction, so a failure restores them."""
-    indexes: list[str] = []
-    foreign_keys: list[tuple[str, str, str]] = []
-    with connection.cursor() as cursor:
-        # Check now what the ORM inserted earlier in this transaction: a table with pending
-        # deferred checks cannot be altered.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for table in tables:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")
-            if cursor.fetchone()[0]:
-                continue
-            cursor.execute(_SECONDARY_INDEXES, [table])
-            for name, ddl in cursor.fetchall():
-                indexes.append(ddl)
-                cursor.execute(f'DROP INDEX "{name}"')
-            cursor.execute(_FOREIGN_KEYS, [table])
-            for name, ddl in cursor.fetchall():
-                foreign_keys.append((table, name, ddl))
-                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    yield
-    with connection.cursor() as cursor:
-        for ddl in indexes:
-            cursor.execute(ddl)
-        for table, name, ddl in foreign_keys:
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}')
-
-
 def _reserve(model, n: int) -> list[int]:
     if n <= 0:
         return []
@@ -829,7 +783,7 @@ def _write(gen: Generator) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
     tables = [model._meta.db_table for model, _, _ in loads]
-    with _bulk_load(tables):
+    with bulk_load(tables):
         for model, columns, rows in loads:
             _copy(model._meta.db_table, columns, rows)
     with connection.cursor() as cursor:

@@ -19,7 +19,6 @@ demo players and writes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import io
@@ -33,6 +32,7 @@ from typing import Any
 from django.db import connection
 
 from backoffice import roles
+from backoffice.bulkload import bulk_load
 
 from .defaults import ensure_note_reasons
 from .models import (
@@ -551,55 +551,6 @@ def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     return count
 
 
-_SECONDARY_INDEXES = """
-SELECT i.relname, pg_get_indexdef(x.indexrelid)
-  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
- WHERE x.indrelid = %s::regclass AND NOT x.indisprimary AND NOT x.indisunique
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-"""
-
-
-_FOREIGN_KEYS = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE conrelid = %s::regclass AND contype = 'f'
-"""
-
-
-@contextlib.contextmanager
-def _bulk_load(tables: Sequence[str]):
-    """Load empty tables the way pg_restore does: without their plain indexes and outgoing
-    foreign keys, then build each index once and check each foreign key in one pass.
-
-    Per-row index updates and per-row deferred foreign-key checks are what make a
-    million-row load slow; building and validating once over the loaded rows is several times
-    faster. Only empty tables (a fresh demo database) are touched, never a primary key or a
-    unique constraint, and all inside the seed's transaction: if anything fails, the rollback
-    restores every index and constraint as it was.
-    """
-    indexes: list[str] = []
-    foreign_keys: list[tuple[str, str, str]] = []
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for table in tables:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")
-            if cursor.fetchone()[0]:
-                continue
-            cursor.execute(_SECONDARY_INDEXES, [table])
-            for name, ddl in cursor.fetchall():
-                indexes.append(ddl)
-                cursor.execute(f'DROP INDEX "{name}"')
-            cursor.execute(_FOREIGN_KEYS, [table])
-            for name, ddl in cursor.fetchall():
-                foreign_keys.append((table, name, ddl))
-                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    yield
-    with connection.cursor() as cursor:
-        for ddl in indexes:
-            cursor.execute(ddl)
-        for table, name, ddl in foreign_keys:
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}')
-
-
 def _reserve_ids(model, n: int) -> list[int]:
     if n == 0:
         return []
@@ -650,7 +601,7 @@ def seed(ctx) -> None:
         (PlayerNote._meta.db_table, NOTE_COLS, b.notes),
         (TimelineEvent._meta.db_table, EVENT_COLS, b.events),
     ]
-    with _bulk_load([table for table, _, _ in loads]):
+    with bulk_load([table for table, _, _ in loads]):
         for table, columns, rows in loads:
             _copy(table, columns, rows)
     with connection.cursor() as cursor:
