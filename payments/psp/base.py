@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import requests
 from django.conf import settings
 
-from ..exceptions import WebhookRejected
+from ..exceptions import PspUnavailable, WebhookRejected
 from ..models import PspWebhookRejection
 
 Reason = PspWebhookRejection.Reason
@@ -105,6 +106,26 @@ class PspAdapter:
         raise NotImplementedError
 
     # -- the provider's side (simulator, tests) --------------------------------------------
+
+    def post_json(self, psp, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
+        """POST a signed request to the PSP's API: (HTTP status, JSON body or {}).
+
+        No answer, or a 5xx, raises `PspUnavailable`: the outcome is unknown and the payout
+        stays held until the PSP or reconciliation says what happened.
+        """
+        try:
+            response = requests.post(
+                psp.api_base_url.rstrip("/") + path, data=body, headers=headers, timeout=(3, 10)
+            )
+        except requests.RequestException as exc:
+            raise PspUnavailable(f"{psp.name} did not answer: {type(exc).__name__}.")
+        if response.status_code >= 500:
+            raise PspUnavailable(f"{psp.name} answered {response.status_code}.")
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        return response.status_code, data if isinstance(data, dict) else {}
 
     def encode(self, event: PspEvent, *, created: float) -> bytes:
         raise NotImplementedError

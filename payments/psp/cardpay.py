@@ -13,9 +13,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-import requests
-
-from ..exceptions import PspUnavailable, WebhookRejected
+from ..exceptions import WebhookRejected
 from .base import Envelope, PayoutResult, PspAdapter, PspEvent, Reason, dumps, tolerance_seconds
 from .registry import register_adapter
 
@@ -128,24 +126,13 @@ class CardPayAdapter(PspAdapter):
         headers = self.sign(psp, method="POST", path=path, body=body, now=_now())
         headers["Content-Type"] = "application/json"
         headers["Idempotency-Key"] = withdrawal.reference
-        try:
-            response = requests.post(
-                psp.api_base_url.rstrip("/") + path, data=body, headers=headers, timeout=(3, 10)
-            )
-        except requests.RequestException as exc:
-            raise PspUnavailable(f"{psp.name} did not answer: {type(exc).__name__}.")
-        if response.status_code >= 500:
-            raise PspUnavailable(f"{psp.name} answered {response.status_code}.")
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.status_code >= 400 or data.get("status") == "declined":
+        status_code, data = self.post_json(psp, path, body, headers)
+        if status_code >= 400 or data.get("status") == "declined":
             return PayoutResult(
                 psp_reference=str(data.get("id") or ""),
                 declined=True,
                 reason=str(data.get("decline_code") or "declined"),
-                message=str(data.get("message") or f"Declined ({response.status_code})."),
+                message=str(data.get("message") or f"Declined ({status_code})."),
             )
         return PayoutResult(psp_reference=str(data.get("id") or ""), message="Accepted.")
 

@@ -21,11 +21,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-import requests
-
 from backoffice.money import exponent_for, to_decimal, to_minor
 
-from ..exceptions import PspUnavailable, WebhookRejected
+from ..exceptions import WebhookRejected
 from .base import Envelope, PayoutResult, PspAdapter, PspEvent, Reason, dumps, tolerance_seconds
 from .registry import register_adapter
 
@@ -159,24 +157,13 @@ class OpenBankAdapter(PspAdapter):
 
         headers = self.sign(psp, method="POST", path=path, body=body, now=time.time())
         headers["Content-Type"] = "application/json"
-        try:
-            response = requests.post(
-                psp.api_base_url.rstrip("/") + path, data=body, headers=headers, timeout=(3, 10)
-            )
-        except requests.RequestException as exc:
-            raise PspUnavailable(f"{psp.name} did not answer: {type(exc).__name__}.")
-        if response.status_code >= 500:
-            raise PspUnavailable(f"{psp.name} answered {response.status_code}.")
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        if response.status_code >= 400 or data.get("status") == "RJCT":
+        status_code, data = self.post_json(psp, path, body, headers)
+        if status_code >= 400 or data.get("status") == "RJCT":
             return PayoutResult(
                 psp_reference=str(data.get("paymentId") or ""),
                 declined=True,
                 reason=str(data.get("reasonCode") or "RJCT"),
-                message=str(data.get("message") or f"Rejected ({response.status_code})."),
+                message=str(data.get("message") or f"Rejected ({status_code})."),
             )
         return PayoutResult(psp_reference=str(data.get("paymentId") or ""), message="Accepted.")
 
