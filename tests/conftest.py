@@ -73,3 +73,51 @@ def client_for():
 @pytest.fixture(params=roles.ROLES)
 def any_role(request):
     return request.param
+
+
+# -- payments: shared by the payments, withdrawal-queue, reconciliation and browser tests ----
+
+
+def ensure_currencies() -> None:
+    """The currencies migration 0003 adds (a transactional test's flush removes them)."""
+    from importlib import import_module
+
+    from payments.models import Currency
+
+    migration = import_module("payments.migrations.0003_currencies")
+    for code, name, exponent, crypto in migration.CURRENCIES:
+        Currency.objects.get_or_create(
+            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
+        )
+
+
+@pytest.fixture
+def currencies(db):
+    ensure_currencies()
+
+
+@pytest.fixture
+def celery_inline():
+    """Tasks enqueued on commit run at once, in the enqueuing thread (no broker needed)."""
+    from backoffice.celery import app as celery_app
+
+    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+
+
+@pytest.fixture
+def card_psp(brand_a):
+    from tests.factories import PspFactory
+
+    return PspFactory(brand=brand_a, code="cardpay-alpha", name="CardPay", adapter="cardpay")
+
+
+@pytest.fixture
+def card_method(card_psp):
+    from payments.models import PaymentMethod
+    from tests.factories import PaymentMethodFactory
+
+    return PaymentMethodFactory(psp=card_psp, kind=PaymentMethod.Kind.CARD, currency_id="EUR")

@@ -10,21 +10,6 @@ from playwright.sync_api import expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def currencies(db):
-    """The currencies a migration adds: a transactional test's flush removes them."""
-    from importlib import import_module
-
-    from payments.models import Currency
-
-    for code, name, exponent, crypto in import_module(
-        "payments.migrations.0003_currencies"
-    ).CURRENCIES:
-        Currency.objects.get_or_create(
-            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
-        )
-
-
 def _fund(player, amount: int) -> None:
     """Credit the player's cash wallet from PSP clearing, as a credited deposit would."""
     from payments.services import ledger

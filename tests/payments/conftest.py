@@ -3,39 +3,16 @@ helper to fund wallets through a real credited deposit, and Celery run inline.""
 
 from __future__ import annotations
 
-from importlib import import_module
-
 import pytest
 
-from backoffice.celery import app as celery_app
-from payments.models import Account, Currency, PaymentMethod
+from payments.models import Account, PaymentMethod
 from payments.services import ledger
 from tests.factories import PaymentMethodFactory, PlayerFactory, PspFactory
 
 
 @pytest.fixture(autouse=True)
-def celery_inline():
-    """Tasks enqueued on commit run at once, in the enqueuing thread (no broker needed)."""
-    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
-
-
-@pytest.fixture(autouse=True)
-def currencies(db):
-    """The currencies migration 0003 adds (a transactional test's flush removes them)."""
-    migration = import_module("payments.migrations.0003_currencies")
-    for code, name, exponent, crypto in migration.CURRENCIES:
-        Currency.objects.get_or_create(
-            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
-        )
-
-
-@pytest.fixture
-def card_psp(brand_a):
-    return PspFactory(brand=brand_a, code="cardpay-alpha", name="CardPay", adapter="cardpay")
+def _payments_world(currencies, celery_inline):
+    """Every test here has the seeded currencies and runs Celery tasks inline."""
 
 
 @pytest.fixture
@@ -47,11 +24,6 @@ def bank_psp(brand_a):
         adapter="openbank",
         signing_keys={"k1": "ob-secret-one-0123456789", "k0": "ob-secret-old-0123456789"},
     )
-
-
-@pytest.fixture
-def card_method(card_psp):
-    return PaymentMethodFactory(psp=card_psp, kind=PaymentMethod.Kind.CARD, currency_id="EUR")
 
 
 @pytest.fixture

@@ -5,53 +5,26 @@ policy, and Celery run inline."""
 from __future__ import annotations
 
 from datetime import timedelta
-from importlib import import_module
 
 import pytest
 from django.utils import timezone
 
-from backoffice.celery import app as celery_app
 from payments.models import (
-    Currency,
     Deposit,
     PaymentKind,
-    PaymentMethod,
     PaymentStatus,
     RiskPolicy,
 )
 from payments.services import ledger
 from payments.services.payments import do_request_withdrawal, instrument_fingerprint
-from tests.factories import PaymentMethodFactory, PlayerFactory, PspFactory
+from tests.factories import PlayerFactory
 
 CARD = "VISA •••• 4242"
 
 
 @pytest.fixture(autouse=True)
-def celery_inline():
-    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
-
-
-@pytest.fixture(autouse=True)
-def currencies(db):
-    migration = import_module("payments.migrations.0003_currencies")
-    for code, name, exponent, crypto in migration.CURRENCIES:
-        Currency.objects.get_or_create(
-            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
-        )
-
-
-@pytest.fixture
-def card_psp(brand_a):
-    return PspFactory(brand=brand_a, code="cardpay-alpha", name="CardPay", adapter="cardpay")
-
-
-@pytest.fixture
-def card_method(card_psp):
-    return PaymentMethodFactory(psp=card_psp, kind=PaymentMethod.Kind.CARD, currency_id="EUR")
+def _payments_world(currencies, celery_inline):
+    """Every test here has the seeded currencies and runs Celery tasks inline."""
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from importlib import import_module
 
 import pytest
 from django.db import connection
 
-from payments.models import Currency, Payment
+from payments.models import Payment
 from payments.reconciliation.report_writer import Plant, write_settlement_report
 from tests.factories import PlayerFactory, PspFactory
 
@@ -18,17 +17,8 @@ DAY = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def currencies(db):
-    migration = import_module("payments.migrations.0003_currencies")
-    for code, name, exponent, crypto in migration.CURRENCIES:
-        Currency.objects.get_or_create(
-            code=code, defaults={"name": name, "exponent": exponent, "is_crypto": crypto}
-        )
-
-
-@pytest.fixture
-def card_psp(brand_a):
-    return PspFactory(brand=brand_a, code="cardpay-alpha", name="CardPay", adapter="cardpay")
+def _payments_world(currencies):
+    """Every test here has the seeded currencies."""
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from backoffice.celery import app as celery_app
 from backoffice.models import ApprovalRequest, AuditEvent
 from backoffice.services import do_decide_approval
 from payments.models import LedgerTransaction, ReconciliationException, SettlementReport
@@ -17,16 +16,7 @@ from payments.services import ledger
 
 from .conftest import bulk_payments, report_bytes
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def celery_inline():
-    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_inline")]
 
 
 @pytest.fixture
