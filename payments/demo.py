@@ -49,6 +49,7 @@ from .models import (
     PaymentTransition,
     Psp,
     PspInboxEvent,
+    RiskPolicy,
 )
 from .psp.base import PspEvent
 from .psp.registry import get_adapter
@@ -94,6 +95,14 @@ DEMO_PSP_CODES = tuple(p.code for p in PSPS)
 
 # Above these, corrections need a second approver.
 THRESHOLDS = {"EUR": "200", "SEK": "2500", "BTC": "0.005", "USD": "200", "GBP": "200"}
+# Withdrawal risk policy per currency, in major units: (auto-pay up to, daily auto-pay cap,
+# one approver's limit, KYC 0 / 1 / 2 limits). Small clean withdrawals auto-pay in the live
+# demo; larger or risky ones wait in the queue.
+RISK_POLICIES = {
+    "EUR": ("100", "5000", "10000", "50", "2000", "20000"),
+    "SEK": ("1000", "50000", "100000", "500", "20000", "200000"),
+    "BTC": ("0.002", "0.1", "0.5", "0.001", "0.05", "0.5"),
+}
 
 # Typical deposit amounts in major units.
 AMOUNTS = {"EUR": ("10", "400"), "SEK": ("100", "4000"), "BTC": ("0.0005", "0.02")}
@@ -569,6 +578,7 @@ def _configure(ctx) -> tuple[dict[int, Psp], list[PaymentMethod]]:
             threshold.amount = int(Decimal(major).scaleb(exponent_for(code)))
             threshold._change_reason = "Demo casino"
             threshold.save()
+    _risk_policies(ctx)
     psps: dict[int, Psp] = {}
     methods: list[PaymentMethod] = []
     for spec in PSPS:
@@ -600,6 +610,33 @@ def _configure(ctx) -> tuple[dict[int, Psp], list[PaymentMethod]]:
     off._change_reason = off.status_reason
     off.save()
     return psps, methods
+
+
+def _risk_policies(ctx) -> None:
+    """One withdrawal risk policy per demo brand and currency it pays out in."""
+    currencies = {}
+    for spec in PSPS:
+        for m in spec.methods:
+            if m.withdrawals:
+                currencies.setdefault(spec.brand, set()).add(m.currency)
+    for brand_code, codes in currencies.items():
+        brand = ctx.brands[brand_code]
+        for code in sorted(codes):
+            if code not in RISK_POLICIES or not Currency.objects.filter(pk=code).exists():
+                continue
+            exp = exponent_for(code)
+            auto, cap, approver, kyc0, kyc1, kyc2 = (
+                int(Decimal(major).scaleb(exp)) for major in RISK_POLICIES[code]
+            )
+            policy = RiskPolicy.objects.filter(brand=brand, currency_id=code).first()
+            if policy is None:
+                policy = RiskPolicy(brand=brand, currency_id=code)
+            policy.review_score, policy.manual_score = 30, 70
+            policy.auto_pay_max_amount, policy.daily_auto_pay_cap = auto, cap
+            policy.approver_limit = approver
+            policy.kyc0_limit, policy.kyc1_limit, policy.kyc2_limit = kyc0, kyc1, kyc2
+            policy._change_reason = "Demo casino"
+            policy.save()
 
 
 def seed(ctx) -> None:

@@ -9,7 +9,15 @@ from django.core.management import call_command
 
 from backoffice.models import ApprovalRequest
 from payments.ledger_check import find_ledger_problems
-from payments.models import Account, LedgerEntry, LedgerTransaction, Payment, Psp, PspInboxEvent
+from payments.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    Psp,
+    PspInboxEvent,
+    RiskPolicy,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -33,6 +41,10 @@ def test_demo_money_adds_up_and_tells_its_stories():
     output = _seed()
     assert "5 PSPs, 7 methods" in output
     assert list(find_ledger_problems()) == []
+    # every brand has a withdrawal risk policy for each currency it pays out in
+    policies = {(p.brand.code, p.currency_id) for p in RiskPolicy.objects.select_related("brand")}
+    assert ("aurora", "EUR") in policies
+    assert all(p.auto_pay_max_amount > 0 for p in RiskPolicy.objects.all())
     assert Payment.objects.filter(kind="deposit", status="credited").count() > 20
     assert Payment.objects.filter(kind="withdrawal").exists()
 
