@@ -176,11 +176,9 @@ def steps(scale):
         ("tickets", build_tickets),
         ("audit events", build_audit),
     ]
-    try:
-        from . import builders_payments
-    except ImportError:
-        return out
-    return out + builders_payments.steps(scale)
+    from . import builders_history, builders_payments
+
+    return out + builders_payments.steps(scale) + builders_history.steps(scale)
 
 
 def table_rows(table: str) -> int:

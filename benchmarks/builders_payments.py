@@ -205,26 +205,26 @@ def build_ledger(scale) -> int:
         with_id=True,
     )
     reset_sequence(LedgerTransaction)
-    # Two legs per transaction: the player side (+amount on cash for a deposit, -amount for a
-    # payout, a lock or a bet) and the house or locked side that balances it.
-    house = f"{2 * n} + {brand_of('p')}"
-    source = f"""(WITH tx AS (
-            SELECT t.id, t.kind, t.player_id AS p, t.created_at AS at,
-                   COALESCE(pay.amount, {BET}) AS amount
-            FROM payments_ledgertransaction t
-            LEFT JOIN payments_payment pay ON pay.id = NULLIF(t.object_id, '')::bigint
-        ), legs AS (
-            SELECT id AS txn, p, at, 1 AS leg, p AS account,
-                   CASE WHEN kind = 'deposit' THEN amount ELSE -amount END AS amount FROM tx
-            UNION ALL
-            SELECT id, p, at, 2,
-                   CASE kind WHEN 'withdrawal_lock' THEN {n} + p WHEN 'bet' THEN {house} + 3
-                        ELSE {house} END,
-                   CASE WHEN kind = 'deposit' THEN -amount ELSE amount END FROM tx
-        )
-        SELECT legs.*, row_number() OVER (ORDER BY txn, leg) AS eid,
-               SUM(amount) OVER (PARTITION BY account ORDER BY txn, leg) AS running
-        FROM legs) AS e"""
+    # Two legs per transaction, from the same source (no read-back join): the player side
+    # (+amount on cash for a deposit, -amount for a payout, a lock or a bet) and the house or
+    # locked side that balances it. Entry ids follow (transaction, leg), so they need no
+    # numbering sort; the running balance is one window over (account, id), and the rows go in
+    # in id order so the table's physical order follows time, as a real ledger's does (the
+    # BRIN index on created_at relies on it).
+    house = f"{2 * n} + {brand_of('t.p')}"
+    source = f"""(SELECT l.*, SUM(l.amount) OVER (PARTITION BY l.account ORDER BY l.eid) AS running
+        FROM (SELECT 2 * t.id + v.leg - 2 AS eid, t.id AS txn, t.p, t.at, v.account, v.amount
+              FROM {_txn_source(scale)}
+              CROSS JOIN LATERAL (VALUES
+                  (1, t.p, CASE WHEN t.kind = 'deposit' THEN t.amount ELSE -t.amount END),
+                  (2, CASE t.kind WHEN 'withdrawal_lock' THEN {n} + t.p
+                                  WHEN 'bet' THEN {house} + 3 ELSE {house} END,
+                      CASE WHEN t.kind = 'deposit' THEN -t.amount ELSE t.amount END)
+              ) AS v(leg, account, amount)) AS l
+        ORDER BY l.eid) AS e"""
+    with connection.cursor() as cursor:
+        # Two sorts of every entry; in memory they are several times faster than on disk.
+        cursor.execute("SET LOCAL work_mem = '1GB'")
     rows += insert_select(
         LedgerEntry,
         {

@@ -79,30 +79,34 @@ def built_scale() -> str | None:
     return row[0] if row else None
 
 
-def _truncate_all() -> None:
+OURS = {
+    "backoffice",
+    "players",
+    "payments",
+    "support",
+    "bonuses",
+    "compliance",
+    "games",
+    "reporting",
+}
+
+
+def _our_tables() -> list[str]:
     from django.apps import apps
+
+    return [
+        m._meta.db_table
+        for m in apps.get_models(include_auto_created=True)
+        if m._meta.app_label in OURS and not m._meta.proxy and m._meta.managed
+    ]
+
+
+def _truncate_all() -> None:
     from django.db import connection
 
     # Reference rows that migrations seed stay: currencies, note reasons.
     keep = {"payments_currency", "players_notereason"}
-    ours = {
-        "backoffice",
-        "players",
-        "payments",
-        "support",
-        "bonuses",
-        "compliance",
-        "games",
-        "reporting",
-    }
-    tables = [
-        m._meta.db_table
-        for m in apps.get_models(include_auto_created=True)
-        if m._meta.app_label in ours
-        and not m._meta.proxy
-        and m._meta.managed
-        and m._meta.db_table not in keep
-    ]
+    tables = [t for t in _our_tables() if t not in keep]
     tables += ["guardian_userobjectpermission", "guardian_groupobjectpermission", "django_session"]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -111,25 +115,51 @@ def _truncate_all() -> None:
 
 
 def build(scale: Scale, *, stdout=sys.stdout) -> dict[str, float]:
-    """Fill every table for `scale`; returns seconds per step."""
+    """Fill every table for `scale`; returns seconds per step.
+
+    Secondary indexes, unique constraints and foreign keys are dropped while the rows go in
+    and rebuilt once at the end (see sqlgen.defer_constraints); the session skips waiting for
+    each commit's WAL flush and gives sorts and index builds room.
+    """
     from django.db import connection, transaction
 
     from . import builders
+    from .sqlgen import defer_constraints, restore_constraints
 
     timings: dict[str, float] = {}
 
-    def step(name, func, *args):
+    def step(name, func, *args, atomic=True):
         started = time.perf_counter()
-        with transaction.atomic():
+        if atomic:
+            with transaction.atomic():
+                rows = func(*args)
+        else:
             rows = func(*args)
         timings[name] = round(time.perf_counter() - started, 2)
         stdout.write(f"  {name:<28} {rows or 0:>12,} rows  {timings[name]:>7.1f} s\n")
         stdout.flush()
 
+    def report(sql, seconds):
+        if seconds >= 1:
+            stdout.write(f"    {seconds:6.1f} s  {sql[:100]}\n")
+            stdout.flush()
+
     stdout.write(f"Building scale {scale.name} into {connection.settings_dict['NAME']}\n")
+    with connection.cursor() as cursor:
+        # The data can be rebuilt, so a crash losing the last commits costs nothing.
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("SET work_mem = '256MB'")
+        # Until the build finishes, the database holds no complete scale.
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
+        cursor.execute("DELETE FROM bench_meta WHERE key = 'scale'")
     step("reset", _truncate_all)
+    # A build interrupted earlier may have left indexes dropped: put them back on empty tables.
+    step("restore leftovers", restore_constraints, None, atomic=False)
+    step("drop indexes and keys", defer_constraints, _our_tables())
     for name, func in builders.steps(scale):
         step(name, func, scale)
+    step("indexes and keys", restore_constraints, report, atomic=False)
     started = time.perf_counter()
     connection.ensure_connection()
     raw = connection.connection  # VACUUM cannot run inside a transaction block
@@ -146,6 +176,7 @@ def build(scale: Scale, *, stdout=sys.stdout) -> dict[str, float]:
             "INSERT INTO bench_meta VALUES ('scale', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             [scale.name],
         )
+        cursor.execute("RESET synchronous_commit; RESET maintenance_work_mem; RESET work_mem")
     return timings
 
 
