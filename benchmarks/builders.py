@@ -126,8 +126,8 @@ def build_tickets(scale) -> int:
     return insert_select(
         Ticket,
         {
-            "brand_id": brand_of(f"1 + (i * 7919) % {scale.players}"),
-            "player_id": f"1 + (i * 7919) % {scale.players}",
+            "brand_id": brand_of(f"1 + (i::bigint * 7919) % {scale.players}"),
+            "player_id": f"1 + (i::bigint * 7919) % {scale.players}",
             "subject": "'Question about my account #' || i",
             "category": "(ARRAY['deposit','withdrawal','bonus','account','other'])[1 + i % 5]",
             "priority": "(ARRAY['low','normal','normal','high','urgent'])[1 + i % 5]",

@@ -36,7 +36,8 @@ def _sizes(scale) -> dict[str, int]:
 
 
 def _player(expr: str, n: int) -> str:
-    return f"(1 + (({expr}) * 7919) % {n})"
+    # bigint: at scale M and above, ids times 7919 pass the 32-bit range.
+    return f"(1 + (({expr})::bigint * 7919) % {n})"
 
 
 def build_psps(scale) -> int:
