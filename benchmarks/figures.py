@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import time
 import tracemalloc
 
@@ -216,8 +218,6 @@ def tickets(args) -> list[Figure]:
 def audit(args) -> list[Figure]:
     from django.urls import reverse
 
-    from backoffice.models import AuditEvent
-
     from .run import client_for
 
     compliance = client_for("bench_compliance")
@@ -242,53 +242,162 @@ def audit(args) -> list[Figure]:
         )
     )
 
-    rows = AuditEvent.objects.count()
-    tracemalloc.start()
-    started = time.perf_counter()
-    response = admin.get(f"{base}?export=csv")
-    first_byte = None
-    size = 0
-    for chunk in response.streaming_content:
-        if first_byte is None:
-            first_byte = time.perf_counter() - started
-        size += len(chunk)
-    total = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-
-    started = time.perf_counter()
-    copied = 0
-    connection.ensure_connection()
-    with (
-        connection.connection.cursor() as raw,
-        raw.copy(
-            "COPY (SELECT id, occurred_at, actor_label, action, object_type, object_id, "
-            "object_repr, brand_id, summary, reason, before, after FROM backoffice_auditevent "
-            "ORDER BY id DESC) TO STDOUT WITH CSV HEADER"
-        ) as copy,
-    ):
-        for block in copy:
-            copied += len(block)
-    copy_total = time.perf_counter() - started
-    figures.append(
-        Figure(
-            name=f"audit CSV export, {rows:,} rows",
-            how="streamed GET …?export=csv as a superuser",
-            ours={
-                "first_byte_ms": round(first_byte * 1000, 1),
-                "total_s": round(total, 2),
-                "peak_python_mb": round(peak / 2**20, 1),
-                "mb": round(size / 2**20, 1),
-            },
-            compared_with="COPY … TO STDOUT",
-            theirs={"total_s": round(copy_total, 2), "mb": round(copied / 2**20, 1)},
-            target="first byte < 500 ms, total < 5 s per 1M rows, flat memory",
-            met=first_byte < 0.5
-            and total < 5 * max(rows, 1) / 1_000_000 + 0.5
-            and peak < 100 * 2**20,
-        )
-    )
+    figures.append(_audit_export(args))
     return figures
+
+
+# Rows the audit export figure streams: a million at scale L (the issue's target), a tenth of
+# it at S; BENCH_AUDIT_EXPORT_ROWS overrides (a million on an S dataset measures the target
+# without building L).
+AUDIT_EXPORT_ROWS = {"S": 100_000, "M": 1_000_000, "L": 1_000_000}
+AUDIT_EXPORT_FILTER = "object_type=players.player"
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _audit_export_rows(user, wanted: int) -> int:
+    """Make sure the compliance user's filtered export has at least `wanted` rows.
+
+    The dataset's audit rows are spread over three brands and the user sees two, so the rows
+    missing are added (once: they stay in the bench database) in the user's brands, shaped like
+    the dataset's, formula cells included. The audit chain of the bench database is not a real
+    one anyway (see builders.build_audit).
+    """
+    from backoffice.models import AuditEvent, Brand
+
+    visible = AuditEvent.objects.restrict(user).filter(object_type="players.player")
+    have = visible.count()
+    if have >= wanted:
+        return have
+    brands = sorted(Brand.objects.in_brands(user).values_list("pk", flat=True))
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO backoffice_auditevent (occurred_at, actor_id, actor_label, action,
+                object_type, object_id, object_repr, brand_id, summary, reason, before, after,
+                prev_hash, row_hash)
+            SELECT now() - ((i %% 525600) || ' minutes')::interval, NULL,
+                (ARRAY['anna.support', 'ben.payments', '=cmd|calc', 'carla.compliance'])[1 + i %% 4],
+                (ARRAY['player.status_changed', 'payments.withdrawal.approved', 'export.csv',
+                       'role.granted'])[1 + i %% 4],
+                'players.player', (1 + i %% 1000)::text, 'user' || (1 + i %% 1000),
+                (%s::bigint[])[1 + i %% cardinality(%s::bigint[])],
+                'Changed something, export row ' || i, '',
+                jsonb_build_object('status', 'active'), jsonb_build_object('status', 'suspended'),
+                md5(s.salt || (i - 1)) || md5(s.salt || (i - 1) || 'x'),
+                md5(s.salt || i) || md5(s.salt || i || 'x')
+            FROM generate_series(1, %s) AS g(i), (SELECT 'export ' || clock_timestamp() AS salt) s
+            """,
+            [brands, brands, wanted - have],
+        )
+        cursor.execute("ANALYZE backoffice_auditevent")
+    print(
+        f"  audit export: added {wanted - have:,} rows in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    return visible.count()
+
+
+def _audit_stream(client, url: str, *, trace: bool = False) -> dict:
+    """One streamed download: first byte (the header), first rows, total, size, memory."""
+    if trace:
+        tracemalloc.start()
+    rss_start = rss_peak = _rss_bytes()
+    started = time.perf_counter()
+    response = _get(client, url)
+    first_byte = first_rows = None
+    size = lines = 0
+    for chunk in response.streaming_content:
+        now = time.perf_counter()
+        if first_byte is None:
+            first_byte = now - started
+        elif first_rows is None:
+            first_rows = now - started
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        rss_peak = max(rss_peak, _rss_bytes())
+    total = time.perf_counter() - started
+    response.close()
+    out = {
+        "first_byte_ms": round(first_byte * 1000, 1),
+        "first_rows_ms": round((first_rows or total) * 1000, 1),
+        "total_s": round(total, 2),
+        "rows": lines - 1,
+        "mb": round(size / 2**20, 1),
+        "rss_growth_mb": round((rss_peak - rss_start) / 2**20, 1),
+    }
+    if trace:
+        out["peak_python_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 2)
+        tracemalloc.stop()
+    return out
+
+
+def _audit_floor(user) -> dict:
+    """COPY ... TO STDOUT of the same rows, raw columns, read the same way (the floor)."""
+    from backoffice.csv_export import stream_copy
+    from backoffice.models import AuditEvent
+
+    rows = AuditEvent.objects.restrict(user).filter(object_type="players.player").order_by("id")
+    sql, params = rows.values_list(
+        *[f.attname for f in AuditEvent._meta.concrete_fields]
+    ).query.sql_with_params()
+    started = time.perf_counter()
+    size = 0
+    for chunk in stream_copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params):
+        size += len(chunk)
+    return {"total_s": round(time.perf_counter() - started, 2), "mb": round(size / 2**20, 1)}
+
+
+def _audit_export(args) -> Figure:
+    from django.urls import reverse
+
+    from backoffice.models import User
+
+    from .run import client_for
+
+    wanted = int(os.environ.get("BENCH_AUDIT_EXPORT_ROWS") or AUDIT_EXPORT_ROWS[args.scale])
+    user = User.objects.get(username="bench_compliance")
+    rows = _audit_export_rows(user, wanted)
+    compliance = client_for("bench_compliance")
+    base = reverse("backoffice:audit_list")
+    url = f"{base}?{AUDIT_EXPORT_FILTER}&export=csv"
+    small = _audit_stream(compliance, f"{base}?{AUDIT_EXPORT_FILTER}&object_id=7&export=csv")
+    # Alternate the floor and ours, so that load from other work hits both alike.
+    runs = []
+    floors = []
+    for _ in range(3):
+        floors.append(_audit_floor(user))
+        runs.append(_audit_stream(compliance, url))
+    ours = sorted(runs, key=lambda r: r["total_s"])[1]  # the median run
+    traced = _audit_stream(compliance, url, trace=True)
+    ours["peak_python_mb"] = traced["peak_python_mb"]
+    ours["small_export_rss_growth_mb"] = small["rss_growth_mb"]
+    ours["small_export_peak_python_mb"] = _audit_stream(
+        compliance, f"{base}?{AUDIT_EXPORT_FILTER}&object_id=7&export=csv", trace=True
+    )["peak_python_mb"]
+    ours["totals_s"] = [r["total_s"] for r in runs]
+    floor = sorted(floors, key=lambda r: r["total_s"])[1]
+    floor["totals_s"] = [r["total_s"] for r in floors]
+    per_million = 1_000_000 / max(ours["rows"], 1)
+    ours["ratio_to_floor"] = round(ours["total_s"] / max(floor["total_s"], 0.01), 2)
+    flat = (
+        ours["rss_growth_mb"] <= small["rss_growth_mb"] + 20
+        and ours["peak_python_mb"] <= ours["small_export_peak_python_mb"] + 5
+    )
+    return Figure(
+        name=f"audit CSV export, {ours['rows']:,} rows",
+        how=f"streamed GET {url} as Compliance (2 of 3 brands); median of 3",
+        ours=ours,
+        compared_with="COPY (SELECT the same rows, raw columns) TO STDOUT, read alike",
+        theirs=floor,
+        target="first rows < 500 ms, total < 5 s per 1M rows, memory flat vs a 1,000-row export",
+        met=ours["first_rows_ms"] < 500 and ours["total_s"] * per_million < 5 and flat,
+        notes=f"{rows:,} rows visible to the user with the filter",
+    )
 
 
 def groups() -> dict:
