@@ -21,9 +21,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from players.models import Player
@@ -86,29 +88,38 @@ def do_receive_psp_webhook(
 
     A rejected delivery is recorded (`PspWebhookRejection`) and answered 4xx; a stored one is
     answered 200; a duplicate (same PSP event id) is answered 200 and changes nothing.
-    """
-    psp = Psp.objects.filter(code=psp_code).first()
-    if psp is None:
-        return _reject(None, psp_code, Reason.UNKNOWN_PSP, "", headers, body, remote_addr)
-    adapter = get_adapter(psp.adapter)
-    try:
-        if len(body) > MAX_BODY_BYTES:
-            raise WebhookRejected(Reason.TOO_LARGE, f"{len(body)} bytes.")
-        adapter.verify(psp, method=method, path=path, headers=headers, body=body, now=time.time())
-        envelope = adapter.envelope(body)
-    except WebhookRejected as exc:
-        return _reject(psp, psp_code, exc.reason, exc.detail, headers, body, remote_addr)
 
-    kept = {h: headers.get(h, "") for h in adapter.stored_headers}
-    table = PspInboxEvent._meta.db_table
-    with transaction.atomic():
+    One statement per accepted delivery: the PSP comes from a per-process cache, and the insert
+    itself checks that the cached adapter, brand and signing keys are still the database's
+    (a key rotated or revoked in another process is seen at once, never after a delay).
+    """
+    cached = psp_code in _PSPS
+    psp = _cached_psp(psp_code)
+    for _ in range(3):
+        if psp is None:
+            return _reject(None, psp_code, Reason.UNKNOWN_PSP, "", headers, body, remote_addr)
+        adapter = get_adapter(psp.adapter)
+        try:
+            if len(body) > MAX_BODY_BYTES:
+                raise WebhookRejected(Reason.TOO_LARGE, f"{len(body)} bytes.")
+            adapter.verify(
+                psp, method=method, path=path, headers=headers, body=body, now=time.time()
+            )
+            envelope = adapter.envelope(body)
+        except WebhookRejected as exc:
+            if cached:  # refused by a cached copy: the keys may have just changed, re-read
+                cached, psp = False, _cached_psp(psp_code, fresh=True)
+                continue
+            return _reject(psp, psp_code, exc.reason, exc.detail, headers, body, remote_addr)
+        kept = {h: headers.get(h, "") for h in adapter.stored_headers}
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (psp_id, brand_id, event_id, event_type, psp_reference, "
-                f"received_at, headers, body, status, attempts, result) "
-                f"VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, 'pending', 0, '') "
-                f"ON CONFLICT (psp_id, event_id) DO NOTHING RETURNING id",
+                _INSERT_SQL,
                 [
+                    psp.adapter,
+                    psp.brand_id,
+                    json.dumps(psp.signing_keys or {}),
+                    psp.pk,
                     psp.pk,
                     psp.brand_id,
                     envelope.event_id,
@@ -119,14 +130,58 @@ def do_receive_psp_webhook(
                     body.decode("utf-8", errors="replace"),
                 ],
             )
-            row = cursor.fetchone()
-        if row is None:
+            same, inbox_id = cursor.fetchone()
+        if not same:  # the PSP changed (or went) since we cached it: verify again, fresh
+            cached, psp = False, _cached_psp(psp_code, fresh=True)
+            continue
+        if inbox_id is None:
             return IntakeResult(200, "duplicate")
-        inbox_id = row[0]
         from ..tasks import enqueue_event
 
-        transaction.on_commit(lambda: enqueue_event(inbox_id))
-    return IntakeResult(200, "accepted", inbox_id)
+        transaction.on_commit(partial(enqueue_event, inbox_id))
+        return IntakeResult(200, "accepted", inbox_id)
+    raise RuntimeError(f"PSP {psp_code} changed twice during one delivery.")  # pragma: no cover
+
+
+_INBOX = PspInboxEvent._meta.db_table
+_PSP = Psp._meta.db_table
+# Insert only if the PSP is still as cached, and say which happened: (same, new id or NULL).
+_INSERT_SQL = (
+    f"WITH psp AS (SELECT adapter = %s AND brand_id = %s AND signing_keys = %s::jsonb AS same "
+    f"FROM {_PSP} WHERE id = %s), "
+    f"ins AS (INSERT INTO {_INBOX} (psp_id, brand_id, event_id, event_type, psp_reference, "
+    f"received_at, headers, body, status, attempts, result) "
+    f"SELECT %s, %s, %s, %s, %s, %s::timestamptz, %s::jsonb, %s, 'pending', 0, '' "
+    f"WHERE (SELECT same FROM psp) ON CONFLICT (psp_id, event_id) DO NOTHING RETURNING id) "
+    f"SELECT COALESCE((SELECT same FROM psp), false), (SELECT id FROM ins)"
+)
+
+# code -> Psp, per process. Saves a query per delivery; `do_receive_psp_webhook` checks the
+# cached copy against the database in its insert, and a save in this process drops it.
+_PSPS: dict[str, Psp] = {}
+
+
+def _cached_psp(code: str, *, fresh: bool = False) -> Psp | None:
+    psp = None if fresh else _PSPS.get(code)
+    if psp is None:
+        psp = (
+            Psp.objects.filter(code=code)
+            .only("id", "code", "name", "brand_id", "adapter", "signing_keys")
+            .first()
+        )
+        if psp is None:
+            _PSPS.pop(code, None)
+        else:
+            _PSPS[code] = psp
+    return psp
+
+
+def _forget_psps(sender, **kwargs) -> None:
+    _PSPS.clear()
+
+
+post_save.connect(_forget_psps, sender=Psp, dispatch_uid="payments.psp_events.forget_psps")
+post_delete.connect(_forget_psps, sender=Psp, dispatch_uid="payments.psp_events.forget_psps_d")
 
 
 def _reject(psp, psp_code, reason, detail, headers, body, remote_addr) -> IntakeResult:
@@ -152,6 +207,8 @@ def _reject(psp, psp_code, reason, detail, headers, body, remote_addr) -> Intake
 
 # -- application ----------------------------------------------------------------------------
 
+BATCH_SIZE = 500
+
 
 def do_apply_psp_event(inbox_id: int) -> str | None:
     """Apply one stored event; returns its new status, or None when another worker holds it or
@@ -170,32 +227,45 @@ def do_apply_psp_event(inbox_id: int) -> str | None:
 
 
 def process_pending_events(
-    *, older_than: timedelta | None = None, limit: int | None = None
+    *,
+    older_than: timedelta | None = None,
+    limit: int | None = None,
+    retry_errors: bool = True,
+    batch_size: int = BATCH_SIZE,
 ) -> Counter:
-    """Apply pending rows (and errored rows with attempts left) one transaction each, claiming
-    them with `FOR UPDATE SKIP LOCKED` so several sweepers and the Celery tasks never collide.
-    What the beat sweeper and `manage.py process_psp_inbox` run."""
+    """Apply pending rows (and, with `retry_errors`, errored rows with attempts left) in
+    batches of `batch_size`, one transaction per batch, claiming them with `FOR UPDATE SKIP
+    LOCKED` so several workers, sweepers and tasks never collide. What the drain task, the
+    beat sweeper and `manage.py process_psp_inbox` run.
+
+    Each batch is applied set-based (`apply_batch`); an event it cannot take that way, or a
+    batch that fails, is applied row by row, each in its own savepoint, so one bad event is
+    marked with its error and never blocks the others.
+    """
+    from .psp_batch import apply_batch
+
     counts: Counter = Counter()
     last_id = 0
-    while limit is None or sum(counts.values()) < limit:
+    done = 0
+    while limit is None or done < limit:
+        size = batch_size if limit is None else min(batch_size, limit - done)
+        unprocessed = Q(status=PspInboxEvent.Status.PENDING)
+        if retry_errors:
+            unprocessed |= Q(status=PspInboxEvent.Status.ERROR, attempts__lt=MAX_ATTEMPTS)
         with transaction.atomic():
             qs = (
                 PspInboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("psp")
-                .filter(
-                    Q(status=PspInboxEvent.Status.PENDING)
-                    | Q(status=PspInboxEvent.Status.ERROR, attempts__lt=MAX_ATTEMPTS),
-                    id__gt=last_id,
-                )
+                .filter(unprocessed, id__gt=last_id)
                 .order_by("id")
             )
             if older_than is not None:
                 qs = qs.filter(received_at__lt=timezone.now() - older_than)
-            row = qs.first()
-            if row is None:
+            rows = list(qs[:size])
+            if not rows:
                 break
-            last_id = row.pk
-            counts[_apply_row(row)] += 1
+            last_id = rows[-1].pk
+            counts.update(apply_batch(rows))
+            done += len(rows)
     return counts
 
 
@@ -229,22 +299,30 @@ def apply_event(psp: Psp, event: PspEvent, inbox: PspInboxEvent | None):
     if event.payment_kind == PaymentKind.DEPOSIT:
         payment = _locate(psp, event, PaymentKind.DEPOSIT)
         if payment is None:
-            if not event.status:
-                raise EventNotApplicable(
-                    f"Informational {event.event_type} for an unknown payment."
-                )
-            if event.merchant_reference:
-                raise EventNotApplicable(f"No deposit {event.merchant_reference} at {psp.name}.")
+            _check_creatable(psp, event)
             payment, refused = _create_deposit(psp, event, inbox)
             if refused:
                 return payment, refused, True
-        steps = deposit_path(payment.status, event.status, event_type=event.event_type)
     else:
         payment = _locate(psp, event, PaymentKind.WITHDRAWAL)
         if payment is None:
             raise EventNotApplicable(
                 f"No withdrawal {event.merchant_reference or event.psp_reference} at {psp.name}."
             )
+    steps = plan_event(payment, event)
+    if not steps:
+        return payment, _no_change(payment, event), False
+    advance(payment, steps, psp_event=inbox)
+    return payment, f"{' → '.join(s.to_status for s in steps)}", True
+
+
+def plan_event(payment: Payment, event: PspEvent) -> list[Step]:
+    """The steps `event` brings to `payment` (a locked row, or its state in a batch), with the
+    PSP's reason on the step it names; notes the PSP reference and reason on the payment when
+    there are steps. Raises EventNotApplicable; writes nothing."""
+    if payment.kind == PaymentKind.DEPOSIT:
+        steps = deposit_path(payment.status, event.status, event_type=event.event_type)
+    else:
         steps = payout_path(payment.status, event.status, event_type=event.event_type)
     _check_amount(payment, event)
     if event.reason:
@@ -254,19 +332,25 @@ def apply_event(psp: Psp, event: PspEvent, inbox: PspInboxEvent | None):
             else s
             for s in steps
         ]
-    if event.psp_reference and not payment.psp_reference:
-        payment.psp_reference = event.psp_reference
-    if event.reason:
-        payment.psp_note = f"{event.event_type}: {event.reason}"[:300]
-    if not steps:
-        what = S(event.status).label.lower() if event.status else event.event_type
-        return (
-            payment,
-            f"No change: already {payment.get_status_display().lower()} ({what}).",
-            False,
-        )
-    advance(payment, steps, psp_event=inbox)
-    return payment, f"{' → '.join(s.to_status for s in steps)}", True
+    if steps:
+        if event.psp_reference and not payment.psp_reference:
+            payment.psp_reference = event.psp_reference
+        if event.reason:
+            payment.psp_note = f"{event.event_type}: {event.reason}"[:300]
+    return steps
+
+
+def _no_change(payment: Payment, event: PspEvent) -> str:
+    what = S(event.status).label.lower() if event.status else event.event_type
+    return f"No change: already {payment.get_status_display().lower()} ({what})."
+
+
+def _check_creatable(psp: Psp, event: PspEvent) -> None:
+    """Raise EventNotApplicable unless `event` may create the deposit it is about."""
+    if not event.status:
+        raise EventNotApplicable(f"Informational {event.event_type} for an unknown payment.")
+    if event.merchant_reference:
+        raise EventNotApplicable(f"No deposit {event.merchant_reference} at {psp.name}.")
 
 
 def _locate(psp: Psp, event: PspEvent, kind: str) -> Payment | None:
@@ -296,25 +380,31 @@ def _check_amount(payment: Payment, event: PspEvent) -> None:
         )
 
 
-def _create_deposit(psp: Psp, event: PspEvent, inbox) -> tuple[Payment, str]:
-    """A deposit that started at the PSP: create it from the event (the first to arrive, in
-    whatever order). Returns (deposit, refusal message or "")."""
-    player = Player.objects.filter(brand_id=psp.brand_id, external_ref=event.player_ref).first()
+def _deposit_inputs(psp: Psp, event: PspEvent, player, methods) -> PaymentMethod:
+    """Check what a deposit started at the PSP needs (`player` found, or None; `methods` the
+    PSP's methods for the event's kind and currency, in any order) and return its method."""
     if player is None:
         raise EventNotApplicable(f"No player {event.player_ref!r} on {psp.name}'s brand.")
     if not event.currency or event.amount is None or event.amount <= 0:
         raise EventNotApplicable("The event has no usable amount and currency.")
-    method = (
-        PaymentMethod.objects.filter(psp=psp, kind=event.method, currency_id=event.currency)
-        .filter(Q(country=event.country) | Q(country=""))
-        .select_related("psp")
-        .order_by("-country")
-        .first()
-    )
-    if method is None:
+    fitting = [m for m in methods if m.country in (event.country, "")]
+    if not fitting:
         raise EventNotApplicable(
             f"{psp.name} has no {event.method} method for {event.currency} in {event.country}."
         )
+    return max(fitting, key=lambda m: m.country)  # the country's own method first
+
+
+def _create_deposit(psp: Psp, event: PspEvent, inbox) -> tuple[Payment, str]:
+    """A deposit that started at the PSP: create it from the event (the first to arrive, in
+    whatever order). Returns (deposit, refusal message or "")."""
+    player = Player.objects.filter(brand_id=psp.brand_id, external_ref=event.player_ref).first()
+    methods = list(
+        PaymentMethod.objects.filter(psp=psp, kind=event.method, currency_id=event.currency)
+        .filter(Q(country=event.country) | Q(country=""))
+        .select_related("psp")
+    )
+    method = _deposit_inputs(psp, event, player, methods)
     try:
         with transaction.atomic():
             deposit = _new_payment(
