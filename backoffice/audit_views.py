@@ -11,15 +11,13 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
 from .audit import GENESIS_HASH, compute_hash, hashed_fields, record_event
 from .audit_filters import AuditEventFilterSet
 from .audit_tables import AuditEventTable
-from .csv_export import FormulaSafe, UtcTimestamp, copy_csv_response
+from .csv_export import FormulaSafe, JsonText, UtcTimestamp, copy_csv_response
 from .links import object_url
 from .models import AuditEvent
 from .scoping import ScopedQuerySet, permission_name
@@ -42,8 +40,8 @@ EXPORT_COLUMNS = [
     ("brand", FormulaSafe("brand__code")),
     ("summary", FormulaSafe("summary")),
     ("reason", FormulaSafe("reason")),
-    ("before", FormulaSafe(Cast("before", TextField()))),  # a bare negative number starts "-"
-    ("after", FormulaSafe(Cast("after", TextField()))),
+    ("before", JsonText("before")),
+    ("after", JsonText("after")),
     ("ip_address", "ip_address"),
     ("prev_hash", "prev_hash"),
     ("row_hash", "row_hash"),

@@ -6,7 +6,7 @@ every cell, so no row passes through Python's csv writer one at a time, and memo
 however many rows there are. Cells are rendered in SQL by expressions, among them:
 
 - `FormulaSafe(text)`: the formula guard of `views_base.neutralise` (a cell starting with
-  = + - @ tab or CR gets a leading apostrophe);
+  = + - @ tab or CR gets a leading apostrophe), and `JsonText(jsonb)`, the same for JSON;
 - `UtcTimestamp(datetime)`: ISO 8601 in UTC with microseconds, as the audit chain hashes it.
 
 Differences from the Python writer, none of which changes what a CSV reader gets: lines end in
@@ -51,6 +51,27 @@ class FormulaSafe(Func):
         return (
             f"CASE WHEN ascii({sql}) IN ({_FORMULA_CODES}) THEN '''' || {sql} ELSE {sql} END",
             (*params, *params, *params),
+        )
+
+
+class JsonText(Func):
+    """A jsonb value as its text, guarded like `FormulaSafe`.
+
+    jsonb text starts with { [ " a digit, t, f, n, or "-" for a bare negative number, so only
+    numbers can need the apostrophe; testing the type first renders the text once per row (as
+    COPY would render the jsonb anyway) rather than twice.
+    """
+
+    arity = 1
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        text = f"({sql})::text"
+        return (
+            f"CASE WHEN jsonb_typeof({sql}) = 'number' AND ascii({text}) IN ({_FORMULA_CODES}) "
+            f"THEN '''' || {text} ELSE {text} END",
+            (*params, *params, *params, *params),
         )
 
 
