@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from backoffice.money import format_money
@@ -40,7 +38,7 @@ from ..exceptions import (
     UnbalancedTransfer,
     UnknownCurrency,
 )
-from ..models import Account, Currency, LedgerEntry, LedgerTransaction
+from ..models import Account, Currency, LedgerTransaction
 
 PLAYER_KINDS = Account.PLAYER_KINDS
 _KIND_LABELS = dict(LedgerTransaction.Kind.choices)
@@ -271,7 +269,7 @@ def _normalise(t: Transfer) -> None:
             raise UnbalancedTransfer("Amounts are integers in minor units.")
         if amount == 0:
             raise UnbalancedTransfer("A leg cannot be zero.")
-        if not isinstance(account_id, int):
+        if isinstance(account_id, bool) or not isinstance(account_id, int):
             raise UnbalancedTransfer("Each leg needs an account.")
         legs.append(Leg(account_id, amount))
     if len(legs) < 2:
@@ -287,21 +285,13 @@ def fingerprint(kind: str, legs: Iterable[tuple[int, int]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_HEADER_COLUMNS = (
-    "idempotency_key",
-    "kind",
-    "fingerprint",
-    "brand_id",
-    "player_id",
-    "reverses_id",
-    "object_type",
-    "object_id",
-    "description",
-    "reason_code",
-    "created_by_id",
-    "approval_id",
-    "created_at",
+_POST_SQL = (
+    "SELECT o_id, o_key, o_replayed FROM payments_ledger_post("
+    "%s::json, %s::integer[], %s::bigint[], %s::bigint[], %s::bigint, %s::text)"
 )
+_ERRORS = {"LG001": UnbalancedTransfer, "LG002": InsufficientFunds, "LG003": IdempotencyConflict}
+_ACCOUNT_LABELS = dict(Account.Kind.choices)
+_TXN_FIELDS = [f.attname for f in LedgerTransaction._meta.concrete_fields]
 
 
 def _post(transfers: list[Transfer], *, acting_user) -> list[LedgerTransaction]:
@@ -321,202 +311,95 @@ def _post(transfers: list[Transfer], *, acting_user) -> list[LedgerTransaction]:
             )
     now = timezone.now()
     actor_id = getattr(acting_user, "pk", None)
-
-    with transaction.atomic(savepoint=False):
-        new_ids = _insert_headers(list(unique.values()), now, actor_id)
-        replayed_keys = [k for k in unique if k not in new_ids]
-        existing = _load_replays(replayed_keys, unique)
-        fresh = [t for k, t in unique.items() if k in new_ids]
-        created: dict[str, LedgerTransaction] = {}
-        if fresh:
-            created = _apply(fresh, new_ids, now, acting_user)
-    result = []
-    for t in transfers:
-        txn = created.get(t.idempotency_key) or existing[t.idempotency_key]
-        result.append(txn)
-    return result
-
-
-def _insert_headers(transfers: list[Transfer], now: datetime, actor_id) -> dict[str, int]:
-    table = LedgerTransaction._meta.db_table
-    rows, params = [], []
-    for t in transfers:
-        rows.append("(" + ", ".join(["%s"] * len(_HEADER_COLUMNS)) + ")")
-        params += [
-            t.idempotency_key,
-            t.kind,
-            t._fingerprint,
-            t.brand_id,
-            t.player_id,
-            t.reverses_id,
-            t.object_type,
-            t.object_id,
-            t.description[:300],
-            t.reason_code[:40],
-            actor_id,
-            t.approval_id,
-            t.created_at or now,
-        ]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(_HEADER_COLUMNS)}) VALUES {', '.join(rows)} "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {key: pk for pk, key in cursor.fetchall()}
-
-
-def _load_replays(keys: list[str], by_key: dict[str, Transfer]) -> dict[str, LedgerTransaction]:
-    if not keys:
-        return {}
-    found = {
-        t.idempotency_key: t for t in LedgerTransaction.objects.filter(idempotency_key__in=keys)
-    }
-    for key in keys:
-        txn = found[key]
-        if txn.fingerprint != by_key[key]._fingerprint:
-            raise IdempotencyConflict(
-                f"Idempotency key {key!r} was already used for a different posting "
-                f"(transaction #{txn.pk})."
-            )
-        txn.replayed = True
-    return found
-
-
-def _apply(
-    transfers: list[Transfer], ids: dict[str, int], now: datetime, acting_user
-) -> dict[str, LedgerTransaction]:
-    actor_id = getattr(acting_user, "pk", None)
-    account_ids = sorted({leg.account_id for t in transfers for leg in t._legs})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, brand_id, player_id, currency_id, kind, balance "
-            f"FROM {Account._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-            [account_ids],
+    actor_label = acting_user.get_username() if actor_id is not None else "system"
+    batch = list(unique.values())
+    rows_json: list[dict[str, Any]] = []
+    leg_transfers: list[str] = []
+    leg_accounts: list[str] = []
+    leg_amounts: list[str] = []
+    for position, t in enumerate(batch, 1):
+        rows_json.append(
+            {
+                "key": t.idempotency_key,
+                "kind": t.kind,
+                "fingerprint": t._fingerprint,
+                "brand": t.brand_id,
+                "player": t.player_id,
+                "reverses": t.reverses_id,
+                "object_type": t.object_type,
+                "object_id": t.object_id,
+                "description": t.description[:300],
+                "reason_code": t.reason_code[:40],
+                "approval": t.approval_id,
+                "created_at": (t.created_at or now).isoformat(),
+                "timeline": _KIND_LABELS[t.kind]
+                if t.timeline and t.player_id is not None
+                else None,
+            }
         )
-        accounts = {row[0]: row for row in cursor.fetchall()}
-    missing = set(account_ids) - set(accounts)
-    if missing:
-        raise UnbalancedTransfer(f"Unknown account(s): {sorted(missing)}.")
-
-    balances = {pk: row[5] for pk, row in accounts.items()}
-    entry_rows: list[tuple] = []
-    txns: dict[str, LedgerTransaction] = {}
-    timeline_events: list[dict[str, Any]] = []
-    for t in transfers:
-        sums: dict[str, int] = defaultdict(int)
-        players = set()
         for leg in t._legs:
-            _, brand_id, player_id, currency_id, _kind, _ = accounts[leg.account_id]
-            if brand_id != t.brand_id:
-                raise UnbalancedTransfer(
-                    f"Account {leg.account_id} belongs to another brand than the transfer."
-                )
-            sums[currency_id] += leg.amount
-            if player_id is not None:
-                players.add(player_id)
-        unbalanced = {c: s for c, s in sums.items() if s}
-        if unbalanced:
-            raise UnbalancedTransfer(f"The legs do not sum to zero: {unbalanced}.")
-        if len(players) > 1 or (players and t.player_id not in players):
-            raise UnbalancedTransfer("A transfer moves the money of exactly its own player.")
-        if t.player_id is not None and not players:
-            raise UnbalancedTransfer("The transfer names a player but touches no wallet.")
-        created_at = t.created_at or now
-        for leg in t._legs:
-            _, brand_id, player_id, currency_id, acc_kind, _ = accounts[leg.account_id]
-            new_balance = balances[leg.account_id] + leg.amount
-            if player_id is not None and new_balance < 0:
-                label = dict(Account.Kind.choices)[acc_kind].lower()
-                raise InsufficientFunds(
-                    f"Not enough {label}: {format_money(balances[leg.account_id], currency_id)} "
-                    f"available, {format_money(-leg.amount, currency_id)} needed.",
-                    account_id=leg.account_id,
-                    shortfall=-new_balance,
-                )
-            balances[leg.account_id] = new_balance
-            entry_rows.append(
-                (
-                    ids[t.idempotency_key],
-                    leg.account_id,
-                    brand_id,
-                    player_id,
-                    currency_id,
-                    leg.amount,
-                    new_balance,
-                    created_at,
-                )
-            )
-        txn = LedgerTransaction(
-            id=ids[t.idempotency_key],
-            idempotency_key=t.idempotency_key,
-            kind=t.kind,
-            fingerprint=t._fingerprint,
-            brand_id=t.brand_id,
-            player_id=t.player_id,
-            reverses_id=t.reverses_id,
-            object_type=t.object_type,
-            object_id=t.object_id,
-            description=t.description[:300],
-            reason_code=t.reason_code[:40],
-            created_by_id=actor_id,
-            approval_id=t.approval_id,
-            created_at=created_at,
-        )
-        txn._state.adding = False
-        txn._state.db = "default"
-        txn.replayed = False
-        txns[t.idempotency_key] = txn
-        if t.player_id is not None and t.timeline:
-            timeline_events.append(_timeline_event(t, txn, accounts, acting_user))
+            leg_transfers.append(str(position))
+            leg_accounts.append(str(leg.account_id))
+            leg_amounts.append(str(leg.amount))
+    # Array literals of validated ints, and the rest as JSON: both quoted as one string each,
+    # which is much cheaper than adapting a dozen Python lists element by element.
+    params = [
+        json.dumps(rows_json),
+        "{" + ",".join(leg_transfers) + "}",
+        "{" + ",".join(leg_accounts) + "}",
+        "{" + ",".join(leg_amounts) + "}",
+        actor_id,
+        actor_label,
+    ]
+    try:
+        # One statement: outside a transaction it is its own (one round trip, commit
+        # included); inside one, a failure must roll the caller's transaction back.
+        if connection.in_atomic_block:
+            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+                cursor.execute(_POST_SQL, params)
+                rows = cursor.fetchall()
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(_POST_SQL, params)
+                rows = cursor.fetchall()
+    except DatabaseError as exc:
+        raise _ledger_error(exc) from exc
 
-    touched = {row[1] for row in entry_rows}
-    _write_entries(entry_rows, {pk: balances[pk] for pk in touched})
-    if timeline_events:
-        from players.timeline import record_many
-
-        record_many(timeline_events)
-    return txns
-
-
-def _write_entries(entry_rows: list[tuple], new_balances: dict[int, int]) -> None:
-    entry_table = LedgerEntry._meta.db_table
-    account_table = Account._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(entry_rows))
-    balance_values = ", ".join(["(%s::bigint, %s::bigint)"] * len(new_balances))
-    params: list[Any] = [v for row in entry_rows for v in row]
-    params += [v for pair in new_balances.items() for v in pair]
-    sql = (
-        f"WITH new_entries AS (INSERT INTO {entry_table} (transaction_id, account_id, brand_id, "
-        f"player_id, currency_id, amount, balance_after, created_at) VALUES {values}) "
-        f"UPDATE {account_table} AS a SET balance = v.balance "
-        f"FROM (VALUES {balance_values}) AS v(id, balance) WHERE a.id = v.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _timeline_event(
-    t: Transfer, txn: LedgerTransaction, accounts: dict, acting_user
-) -> dict[str, Any]:
-    parts = []
-    for leg in t._legs:
-        _, _, player_id, currency_id, acc_kind, _ = accounts[leg.account_id]
-        if player_id is None:
+    found: dict[str, LedgerTransaction] = {}
+    replays = [pk for pk, _, replayed in rows if replayed]
+    if replays:
+        for txn in LedgerTransaction.objects.filter(pk__in=replays):
+            txn.replayed = True
+            found[txn.idempotency_key] = txn
+    for (pk, key, replayed), t in zip(rows, batch, strict=True):
+        if replayed:
             continue
-        sign = "+" if leg.amount > 0 else "−"
-        parts.append(f"{acc_kind} {sign}{format_money(abs(leg.amount), currency_id)}")
-    summary = f"{_KIND_LABELS[t.kind]}: {', '.join(parts)}"
-    if t.description:
-        summary += f" — {t.description}"
-    player = t.player or SimpleNamespace(pk=t.player_id, brand_id=t.brand_id)
-    return {
-        "player": player,
-        "kind": "ledger",
-        "action": f"ledger.{t.kind}",
-        "summary": summary,
-        "subject": txn,
-        "actor": acting_user if getattr(acting_user, "pk", None) else None,
-        "occurred_at": txn.created_at,
-        "data": {"transaction_id": txn.pk},
-    }
+        txn = LedgerTransaction.from_db(
+            "default",
+            _TXN_FIELDS,
+            [pk, key, t.kind, t._fingerprint, t.brand_id, t.player_id, t.reverses_id,
+             t.object_type, t.object_id, t.description[:300], t.reason_code[:40],
+             actor_id, t.approval_id, t.created_at or now],
+        )  # fmt: skip
+        txn.replayed = False
+        found[key] = txn
+    return [found[t.idempotency_key] for t in transfers]
+
+
+def _ledger_error(exc: DatabaseError) -> Exception:
+    """The LedgerError behind one of payments_ledger_post's SQLSTATEs, else `exc` itself."""
+    cause = exc.__cause__
+    error = _ERRORS.get(getattr(cause, "sqlstate", None) or "")
+    if error is None:
+        return exc
+    diag = cause.diag
+    if error is not InsufficientFunds:
+        return error(diag.message_primary)
+    d = json.loads(diag.message_detail)
+    label = _ACCOUNT_LABELS[d["kind"]].lower()
+    return InsufficientFunds(
+        f"Not enough {label}: {format_money(d['available'], d['currency'])} available, "
+        f"{format_money(d['needed'], d['currency'])} needed.",
+        account_id=d["account_id"],
+        shortfall=d["needed"] - d["available"],
+    )
