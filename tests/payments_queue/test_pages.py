@@ -44,7 +44,7 @@ def test_the_queue_lists_waiting_withdrawals_in_few_queries(
     client = client_for(lead)
     url = reverse("payments:withdrawal_queue")
     client.get(url)  # warm the session and permission caches
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(10):
         response = client.get(url)
     assert response.status_code == 200
     body = response.content.decode()
@@ -69,8 +69,62 @@ def test_the_queue_lists_waiting_withdrawals_in_few_queries(
             amount=5_000,
             instrument="VISA •••• 4242",
         )
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(10):
         assert client.get(url).status_code == 200
+
+
+def test_the_counts_badges_and_row_count_match_the_queue(
+    waiting, lead, make_staff, client_for, settings, django_assert_max_num_queries
+):
+    from payments.services.queue import (
+        do_approve_queued_withdrawal,
+        do_claim_withdrawal,
+        do_hold_queued_withdrawal,
+    )
+
+    other = make_staff("Payments")
+    do_claim_withdrawal(waiting[1].pk, acting_user=lead)
+    do_hold_queued_withdrawal(
+        waiting[2].pk,
+        acting_user=other,
+        reason_code="aml_check",
+        follow_up_at=timezone.now() + timedelta(hours=1),
+    )
+    WithdrawalReview.objects.filter(pk=waiting[2].pk).update(
+        follow_up_at=timezone.now() - timedelta(minutes=5)
+    )
+    do_approve_queued_withdrawal(waiting[0].pk, acting_user=other)  # manual: first of two
+    client = client_for(lead)
+    url = reverse("payments:withdrawal_queue")
+    client.get(url)
+    with django_assert_max_num_queries(10):
+        response = client.get(url)
+    counts = response.context["counts"]
+    assert (counts["total"], counts["capped"]) == (5, False)
+    assert (counts["mine"], counts["unassigned"], counts["follow_up_due"]) == (1, 3, 1)
+    body = response.content.decode()
+    for badge, n in (("total", 5), ("mine", 1), ("unassigned", 3), ("follow-up", 1)):
+        assert f'id="wq-tab-{badge}">{n}</span>' in body
+    assert '<span class="me-auto" id="row-count">5 rows</span>' in body
+    assert f"First approval by {other.username}: waiting for a second" in body
+    assert (
+        f'<div id="wd-assignee-{waiting[2].pk}" class="text-nowrap">{other.username}</div>' in body
+    )
+    assert f'<div id="wd-assignee-{waiting[1].pk}" class="text-nowrap"><strong>You' in body
+    # Filtered: the row count is the filtered rows', from the same counting query.
+    with django_assert_max_num_queries(10):
+        manual = client.get(url, {"path": "manual", "amount_min": "1", "currency": "EUR"})
+    assert (manual.context["row_count"], manual.context["row_count_capped"]) == (1, False)
+    assert manual.context["counts"]["total"] == 5  # the counts card stays the whole queue
+    assert client.get(url, {"queue": "follow_up"}).context["row_count"] == 1
+    # Past the counting limit the total says so, and a filtered count is bounded on its own.
+    settings.LIST_COUNT_LIMIT = 3
+    capped = client.get(url)
+    assert (capped.context["counts"]["total"], capped.context["counts"]["capped"]) == (3, True)
+    body = capped.content.decode()
+    assert 'id="wq-tab-total">3+</span>' in body and "More than 3 rows" in body
+    assert client.get(url, {"path": "manual"}).context["row_count"] == 1
+    assert client.get(url, {"path": "review"}).context["row_count_capped"] is True
 
 
 def test_filters_by_path_reason_amount_and_mine(waiting, lead, client_for):
