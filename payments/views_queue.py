@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from html import escape as esc
 
@@ -53,7 +53,7 @@ from backoffice.exceptions import BackofficeError
 from backoffice.models import ApprovalRequest, Brand
 from backoffice.money import exponent_for, format_money, to_minor
 from backoffice.scoping import brand_ids_for
-from backoffice.templatetags.ui import money, reltime, status_badge
+from backoffice.templatetags.ui import reltime, short_duration, status_badge
 from backoffice.views_base import ObjectListView, StaffRequiredMixin, bounded_count
 from players.models import Player
 from players.selectors import player_notes
@@ -526,6 +526,14 @@ class RowKit:
         return {key: mark_safe(self.url(key, pk)) for key in self.parts}
 
 
+def amount_text(record) -> str:
+    """ "1,234.50 EUR", worked out once per row (the amount cell and the approve prompt)."""
+    text = getattr(record, "_amount_text", None)
+    if text is None:
+        text = record._amount_text = format_money(record.amount, record.currency_id)
+    return text
+
+
 # The two cells below are drawn for every row of every queue page, so they are f-strings over
 # escaped text (`esc`, the standard library's escape that Django's also uses) rather than
 # format_html, whose lazy-string checks on each argument cost more than the HTML itself.
@@ -574,7 +582,7 @@ def actions_cell(record, kit: RowKit, result=None):
     if record.status in AWAITING_DECISION:
         if kit.may_approve:
             url = kit.url("approve", pk)
-            amount = esc(format_money(record.amount, record.currency_id))
+            amount = esc(amount_text(record))
             parts.append(
                 f'<form method="post" action="{url}" hx-post="{url}" {target} '
                 f'hx-confirm="Approve {ref} ({amount})?">{kit.csrf_field}<button class="btn '
@@ -686,7 +694,7 @@ class WithdrawalQueueTable(tables.Table):
         )
 
     def render_amount(self, value, record):
-        return money(value, record.currency_id)
+        return mark_safe(f'<span class="money">{esc(amount_text(record))}</span>')
 
     def render_path(self, record):
         return path_badge(_related(record, "risk_assessment"))
@@ -718,12 +726,18 @@ class WithdrawalQueueTable(tables.Table):
 
     def render_id(self, record):
         state = sla_state(record, self.now)
-        age = reltime(record.created_at)
+        # What `reltime` draws, with the page's one "now".
+        at = record.created_at
+        seconds = (self.now - at).total_seconds()
+        words = short_duration(abs(seconds))
+        words = f"{words} ago" if seconds >= 0 else f"in {words}"
+        exact = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        age = f'<time datetime="{at.isoformat()}" title="{exact}">{words}</time>'
         if state == "breached":
-            return format_html('<span class="text-danger fw-semibold">{} · late</span>', age)
+            return mark_safe(f'<span class="text-danger fw-semibold">{age} · late</span>')
         if state == "warning":
-            return format_html('<span class="text-warning-emphasis">{}</span>', age)
-        return age
+            return mark_safe(f'<span class="text-warning-emphasis">{age}</span>')
+        return mark_safe(age)
 
     def render_assignee(self, record):
         return assignee_cell(record, self.kit)
