@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 
-BENCH_DB = "bench_reconcile"
+# Its own name per engineer or CI job when several run at once (BENCH_RECONCILE_DB).
+BENCH_DB = os.environ.get("BENCH_RECONCILE_DB", "bench_reconcile")
 PSP_CODE = "bench-cardpay"
 
 

@@ -5,8 +5,9 @@ checking on the way that the bytes are UTF-8 (chunk by chunk; only a chunk with 
 looked at line by line, to name the lines). PostgreSQL's CSV parser splits the fields into a
 temporary table (`recon_fields`); a file it refuses (a line with too many or too few fields,
 unbalanced quotes) is streamed again one line per row and split in SQL, so that every bad line
-is named, not just the first. One statement then converts and checks every value
-(`recon_parsed`): each line gets the list of what is wrong with it. One wrong line rejects the
+is named, not just the first. The view `recon_lines` converts and checks every value: each
+line gets the list of what is wrong with it. It is read once, by the matcher's statement that
+classifies the lines, so the file's rows are scanned once for both. One wrong line rejects the
 file whole; nothing of it is kept.
 
 The staging tables are temporary and dropped at commit: the run is one transaction, and a run
@@ -19,7 +20,6 @@ import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import BinaryIO
 
 import django.db.utils
@@ -39,13 +39,6 @@ FORBIDDEN = (b"\x00", b"\x1e", b"\x1f")
 Progress = Callable[[str, float], None]
 # A value or a line PostgreSQL refuses: raw from COPY, wrapped by Django from execute().
 DATA_ERRORS = (psycopg.errors.DataError, django.db.utils.DataError)
-
-
-@dataclass(frozen=True)
-class Imported:
-    line_count: int
-    first_day: date
-    last_day: date
 
 
 def _fail(errors: list[tuple[int, str]], total: int | None = None) -> ReportRejected:
@@ -176,7 +169,8 @@ def _copy_fields(cursor, chunks, n: int) -> None:
     """Fast path: PostgreSQL's own CSV parser splits the fields into recon_fields."""
     columns = ", ".join(f"c{i}" for i in range(1, n + 1))
     with cursor.copy(
-        f"COPY recon_fields ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+        f"COPY recon_fields ({columns}) FROM STDIN "
+        f"WITH (FORMAT csv, FORCE_NOT_NULL ({columns}), ENCODING 'UTF8')"
     ) as copy:
         for chunk in chunks:
             copy.write(chunk)
@@ -268,7 +262,6 @@ def _checked_sql(fmt: ReportFormat) -> str:
             "ELSE format('amount \"%%s\" is not a decimal number', amount_text) END"
         )
     return f"""
-CREATE TEMP TABLE recon_parsed ON COMMIT DROP AS
 WITH fields AS MATERIALIZED (
     SELECT n + 1 AS line_no, shape_error,
            {col["psp_reference"]} AS psp_reference,
@@ -339,19 +332,52 @@ FROM checked
 """
 
 
-def _fast_sql(fmt: ReportFormat) -> str:
+def _literal(text: str) -> str:
+    """A report word or a currency code as an SQL literal, in a statement run with
+    parameters (so a % is doubled)."""
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def _case(value: str, mapping: dict[str, str]) -> str:
+    """CASE value WHEN key THEN result ... END: for a handful of words, a few comparisons per
+    line cost less than a hash join."""
+    whens = " ".join(f"WHEN {_literal(k)} THEN {v}" for k, v in mapping.items())
+    return f"CASE {value} {whens} END"
+
+
+def _fast_sql(fmt: ReportFormat, currencies: dict[str, int]) -> str:
     """The optimistic path: convert every line at once with PostgreSQL's own input functions
     and check what a conversion cannot (known type, status and currency, decimals, ranges).
     A value that does not convert stops the statement, and the careful path takes over.
     Values are taken as written (a reference with a space is another reference); only the
-    currency code is read in either case."""
-    # COPY reads an empty unquoted field as NULL: every value is text here, '' when empty.
-    c = {role: f"COALESCE(c{fmt.position(role)}, '')" for role in ROLES}
+    currency code is read in either case. `currencies`: code → exponent."""
+    # The fast COPY reads empty fields as '' (FORCE_NOT_NULL); only a line of the wrong
+    # shape (from the slow path) has NULLs, and its shape error is all it reports.
+    c = {role: f"c{fmt.position(role)}" for role in ROLES}
     kinds = ", ".join(sorted(fmt.kinds))
+    kind_case = _case(c["kind"], {w: _literal(k) for w, k in fmt.kinds.items()})
+    status_case = _case(
+        c["kind"],
+        {
+            word: _case(
+                c["status"],
+                {sw: _literal(str(st)) for (k, sw), st in fmt.statuses.items() if k == kind},
+            )
+            for word, kind in fmt.kinds.items()
+        },
+    )
+    codes = "ARRAY[" + ", ".join(_literal(code) for code in currencies) + "]::text[]"
+    currency = c["currency"]
+    currency_case = (
+        f"CASE WHEN {currency} = ANY({codes}) THEN {currency} "
+        f"WHEN upper({currency}) = ANY({codes}) THEN upper({currency}) END"
+    )
+    exponent_case = _case("currency", {code: str(e) for code, e in currencies.items()})
     amount = c["amount"]
     if fmt.amount_format == "minor":
         amount_value = f"{amount}::bigint"
-        amount_final = "amount_value"
+        minor = "amount_value"
+        amount_final = "minor"
         amount_error = "'amount is not a whole number of minor units'"
     else:
         # numeric reads "1e3", "NaN" and "Infinity" too: not amounts in a report.
@@ -359,49 +385,27 @@ def _fast_sql(fmt: ReportFormat) -> str:
             f"CASE WHEN strpos({amount}, 'e') + strpos({amount}, 'E') + strpos({amount}, 'n')"
             f" + strpos({amount}, 'N') = 0 THEN {amount}::numeric END"
         )
-        amount_final = (
-            "CASE WHEN amount_value * power(10::numeric, exponent) "
-            "= trunc(amount_value * power(10::numeric, exponent)) "
-            "AND abs(amount_value * power(10::numeric, exponent)) < 1e18 "
-            "THEN (amount_value * power(10::numeric, exponent))::bigint END"
-        )
+        minor = f"amount_value * power(10::numeric, {exponent_case})"
+        amount_final = "CASE WHEN minor = trunc(minor) AND abs(minor) < 1e18 THEN minor::bigint END"
         amount_error = (
             'format(\'amount "%%s" has more decimals than %%s allows (%%s), or is not a '
-            "decimal number', amount_text, currency, exponent)"
+            f"decimal number', amount_text, currency, {exponent_case})"
         )
     at = c["occurred_at"]
+    # Each level ends with OFFSET 0 so that PostgreSQL computes its values once per line:
+    # a subquery it flattens into the next has its expressions copied into every place that
+    # reads them (the date's conversion three times, say).
     return f"""
-CREATE TEMP TABLE recon_parsed ON COMMIT DROP AS
-WITH typed AS (
-    SELECT n + 1 AS line_no,
-           {c["psp_reference"]} AS psp_reference,
-           NULLIF({c["merchant_reference"]}, '') AS merchant_reference,
-           {c["kind"]} AS kind_word,
-           {c["status"]} AS status_word,
-           upper({c["currency"]}) AS currency_text,
-           k.kind, st.status, cur.code AS currency, cur.exponent,
-           {amount} AS amount_text,
-           {amount_value} AS amount_value,
-           CASE WHEN length({at}) >= 10 AND substr({at}, 5, 1) = '-'
-                     AND substr({at}, 8, 1) = '-'
-                THEN {at}::timestamptz END AS occurred_at
-    FROM recon_fields
-    LEFT JOIN unnest(%(kind_words)s::text[], %(kind_values)s::text[]) AS k(word, kind)
-           ON k.word = {c["kind"]}
-    LEFT JOIN unnest(%(status_kinds)s::text[], %(status_words)s::text[],
-                     %(status_values)s::text[]) AS st(kind, word, status)
-           ON st.kind = k.kind AND st.word = {c["status"]}
-    LEFT JOIN payments_currency cur ON cur.code = upper({c["currency"]})
-), converted AS (
-    SELECT typed.*, {amount_final} AS amount FROM typed
-)
 SELECT line_no, psp_reference, merchant_reference, kind, status, currency, amount,
        occurred_at,
-       CASE WHEN psp_reference <> '' AND length(psp_reference) <= 100
+       CASE WHEN shape_error IS NULL AND psp_reference <> ''
+                 AND length(psp_reference) <= 100
                  AND COALESCE(length(merchant_reference), 0) <= 100
-                 AND kind IS NOT NULL AND status IS NOT NULL AND amount > 0
+                 AND kind IS NOT NULL AND status IS NOT NULL AND currency IS NOT NULL
+                 AND amount > 0
                  AND occurred_at >= '2000-01-01' AND occurred_at < '2101-01-01'
             THEN NULL  -- the common case: nothing to say, no array to build
+            WHEN shape_error IS NOT NULL THEN ARRAY[shape_error]
             ELSE NULLIF(array_remove(ARRAY[
          CASE WHEN psp_reference = '' THEN 'no PSP reference'
               WHEN length(psp_reference) > 100
@@ -420,7 +424,33 @@ SELECT line_no, psp_reference, merchant_reference, kind, status, currency, amoun
               WHEN occurred_at < '2000-01-01' OR occurred_at >= '2101-01-01'
               THEN 'the date is out of range' END
        ], NULL), '{{}}') END AS errors
-FROM converted
+FROM (
+  SELECT scaled.*, {amount_final} AS amount
+  FROM (
+    SELECT typed.*, {minor} AS minor
+    FROM (
+        SELECT n + 1 AS line_no, shape_error,
+               {c["psp_reference"]} AS psp_reference,
+               NULLIF({c["merchant_reference"]}, '') AS merchant_reference,
+               {c["kind"]} AS kind_word,
+               {c["status"]} AS status_word,
+               {c["currency"]} AS currency_text,
+               {kind_case} AS kind,
+               {status_case} AS status,
+               {currency_case} AS currency,
+               {amount} AS amount_text,
+               {amount_value} AS amount_value,
+               CASE WHEN length({at}) >= 10 AND substr({at}, 5, 1) = '-'
+                         AND substr({at}, 8, 1) = '-'
+                    THEN {at}::timestamptz END AS occurred_at
+        FROM recon_fields
+        OFFSET 0
+    ) AS typed
+    OFFSET 0
+  ) AS scaled
+  OFFSET 0
+) AS converted
+OFFSET 0
 """
 
 
@@ -437,19 +467,45 @@ def _format_params(fmt: ReportFormat) -> dict:
     }
 
 
-def import_lines(
+@dataclass
+class Staged:
+    """The file's lines are in `recon_fields` and readable, typed and checked, through the view
+    `recon_lines`; `bad_bytes` are the lines that could not be sent as they were."""
+
+    fmt: ReportFormat
+    bad_bytes: list[tuple[int, str]]
+    careful: bool = False
+
+
+def _create_view(cursor, fmt: ReportFormat, *, careful: bool) -> None:
+    # A view, not a table: the statement that reads it (the matcher's) converts, checks and
+    # classifies each line in the same pass over the staging table. Its parameters are bound
+    # on the client (Django's psycopg cursor), so they become literals of the view.
+    if careful:
+        sql = _checked_sql(fmt)
+    else:
+        cursor.execute("SELECT code, exponent FROM payments_currency ORDER BY code")
+        sql = _fast_sql(fmt, dict(cursor.fetchall()))
+    cursor.execute("DROP VIEW IF EXISTS recon_lines")
+    cursor.execute(f"CREATE TEMP VIEW recon_lines AS {sql}", _format_params(fmt))
+
+
+def stage_lines(
     cursor, stream: BinaryIO, size: int, fmt: ReportFormat, progress: Progress
-) -> Imported:
-    """Load and check every line of the report into `recon_parsed`; raise `ReportRejected`
-    with (line, reason) pairs if any line is wrong. Call inside a transaction."""
+) -> Staged:
+    """COPY every line of the report into `recon_fields` and create the view `recon_lines`
+    over it. Raises `ReportRejected` for a file that is not a report of `fmt` (header) or has
+    too many lines that cannot be read at all. Call inside a transaction."""
     header, rest = _read_header(stream)
     _check_header(header, fmt)
     body_start = len(header) + 1
     n = len(fmt.columns)
     columns = ", ".join(f"c{i} text" for i in range(1, n + 1))
+    # The identity's sequence hands out numbers in blocks: one at a time costs a fifth of
+    # the COPY.
     cursor.execute(
-        f"CREATE TEMP TABLE recon_fields (n bigint GENERATED BY DEFAULT AS IDENTITY, "
-        f"{columns}, shape_error text) ON COMMIT DROP"
+        f"CREATE TEMP TABLE recon_fields (n bigint GENERATED BY DEFAULT AS IDENTITY "
+        f"(CACHE 100000), {columns}, shape_error text) ON COMMIT DROP"
     )
     bad_bytes: list[tuple[int, str]] = []
     try:
@@ -470,38 +526,41 @@ def import_lines(
             raise _fail([(line, f"cannot be read: {detail}")])
     if len(bad_bytes) >= MAX_ERRORS:
         raise _fail(bad_bytes)
-    progress("Checking every line", 0.0)
-    params = _format_params(fmt)
+    _create_view(cursor, fmt, careful=False)
+    return Staged(fmt, bad_bytes)
+
+
+def read_lines(cursor, staged: Staged, sql: str, params: dict) -> None:
+    """Run `sql`, a statement that reads `recon_lines`, once. The view first converts with
+    PostgreSQL's own input functions (fast); if one value does not convert, the statement
+    stops, and it runs again over the careful view that checks every value before converting
+    it (slower, and only ever for a file that has a bad line)."""
     try:
         with transaction.atomic():
-            cursor.execute(_fast_sql(fmt), params)
+            cursor.execute(sql, params)
+            return
     except DATA_ERRORS:
-        cursor.execute(_checked_sql(fmt), params)
-    cursor.execute(
-        "SELECT line_no, array_to_string(errors, '; ') FROM recon_parsed "
-        "WHERE errors IS NOT NULL ORDER BY line_no LIMIT %s",
-        [MAX_ERRORS],
-    )
-    found_errors = cursor.fetchall()
-    if found_errors or bad_bytes:
-        cursor.execute("SELECT count(*) FROM recon_parsed WHERE errors IS NOT NULL")
-        total = cursor.fetchone()[0]
+        pass
+    _create_view(cursor, staged.fmt, careful=True)
+    staged.careful = True
+    cursor.execute(sql, params)
+
+
+def reject_bad_lines(cursor, staged: Staged, error_count: int, line_count: int) -> None:
+    """Raise `ReportRejected` with the first bad lines and their reasons if any line of
+    `recon_result` (see the matcher) has errors, or if the report has no line."""
+    if error_count or staged.bad_bytes:
+        cursor.execute(
+            "SELECT line_no, array_to_string(errors, '; ') FROM recon_result "
+            "WHERE errors IS NOT NULL ORDER BY line_no LIMIT %s",
+            [MAX_ERRORS],
+        )
         # A line with bad bytes went in as "?": its field errors are noise, not news.
-        merged = dict(found_errors)
-        merged.update(bad_bytes)
-        raise _fail(sorted(merged.items())[:MAX_ERRORS], total)
-    cursor.execute(
-        "SELECT count(*), (min(occurred_at) AT TIME ZONE 'UTC')::date, "
-        "(max(occurred_at) AT TIME ZONE 'UTC')::date FROM recon_parsed"
-    )
-    count, first_day, last_day = cursor.fetchone()
-    if not count:
+        merged = dict(cursor.fetchall())
+        merged.update(staged.bad_bytes)
+        raise _fail(sorted(merged.items())[:MAX_ERRORS], max(error_count, len(merged)))
+    if not line_count:
         raise _fail([(2, "the report has a header but no line")])
-    # The joins need the row count and how distinct the references are, not fine histograms:
-    # a small sample is enough and ten times quicker.
-    cursor.execute("SET LOCAL default_statistics_target = 10")
-    cursor.execute("ANALYZE recon_parsed")
-    return Imported(count, first_day, last_day)
 
 
 class _SlowPath(Exception):

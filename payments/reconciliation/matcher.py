@@ -1,21 +1,25 @@
 """Matching the staged report against our payments, in SQL.
 
-One statement classifies every report line (`recon_result`): joined to our payments of the PSP
+One statement reads every report line through the importer's view `recon_lines` (converted and
+checked) and classifies it in the same pass (`recon_result`): joined to our payments of the PSP
 by PSP reference (or, for a payout sent without an answer, whose PSP reference we never
-learned, by our own reference), each line is a duplicate (a reference seen
-earlier in the report), missing on our side, a currency, amount or status mismatch, or
-matched. One more finds our payments of the period that the report should list and does not
-(missing in the report). The breaks are then upserted as exceptions, unique per PSP, class and
-reference, so a re-run or a later report with the same break adds nothing.
+learned, by our own reference), each line is missing on our side, a currency, amount or status
+mismatch, or matched. A grouping then finds the references seen more than once, and the lines
+after the first of each are duplicates. One more statement finds our payments of the period
+that the report should list and does not (missing in the report). The breaks are then upserted
+as exceptions, unique per PSP, class and reference, so a re-run or a later report with the same
+break adds nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.apps import apps
 
 from ..models import Discrepancy, ReconciliationException
+from . import importer
 from .formats import AGREEING_STATUSES, EXPECTED_IN_REPORT
 
 D = Discrepancy
@@ -24,33 +28,65 @@ D = Discrepancy
 # server's default 4 MB it would spill to disk in many batches).
 WORK_MEM = "256MB"
 
-DUPLICATES_SQL = """
-CREATE TEMP TABLE recon_dups ON COMMIT DROP AS
-SELECT psp_reference, min(line_no) AS first_line, count(*) AS occurrences
-FROM recon_parsed GROUP BY psp_reference HAVING count(*) > 1
-"""
 
-CLASSIFY_SQL = """
+def _quoted(word: str) -> str:
+    return "'" + word.replace("'", "''") + "'"
+
+
+def _agreeing_sql(reported_kind: str, reported_status: str, ours: str) -> str:
+    """True when our status `ours` agrees with what the report says (see
+    `AGREEING_STATUSES`), as nested CASEs: a few comparisons per line, no join."""
+    by_kind: dict[str, list[str]] = {}
+    for (kind, reported), statuses in AGREEING_STATUSES.items():
+        listed = ", ".join(_quoted(str(s)) for s in statuses)
+        by_kind.setdefault(kind, []).append(
+            f"WHEN {_quoted(str(reported))} THEN {ours} IN ({listed})"
+        )
+    whens = " ".join(
+        f"WHEN {_quoted(kind)} THEN CASE {reported_status} {' '.join(w)} ELSE false END"
+        for kind, w in by_kind.items()
+    )
+    return f"CASE {reported_kind} {whens} ELSE false END"
+
+
+CLASSIFY_SQL = f"""
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
-SELECT l.line_no, l.psp_reference, COALESCE(a.id, b.id) AS payment_id,
-       COALESCE(d.occurrences, 1) AS occurrences,
-       CASE WHEN d.first_line < l.line_no THEN 'duplicate'
+SELECT l.line_no, l.psp_reference, l.merchant_reference, l.kind, l.status, l.currency,
+       l.amount, l.occurred_at, l.errors, COALESCE(a.id, b.id) AS payment_id,
+       CASE WHEN l.errors IS NOT NULL THEN NULL
             WHEN a.id IS NULL AND b.id IS NULL THEN 'missing_ours'
             WHEN COALESCE(a.currency_id, b.currency_id) <> l.currency THEN 'currency_mismatch'
             WHEN COALESCE(a.amount, b.amount) <> l.amount THEN 'amount_mismatch'
-            WHEN agree.ours IS NULL THEN 'status_mismatch'
+            WHEN COALESCE(a.kind, b.kind) <> l.kind
+              OR NOT ({_agreeing_sql("l.kind", "l.status", "COALESCE(a.status, b.status)")})
+            THEN 'status_mismatch'
             ELSE 'matched'
        END AS class
-FROM recon_parsed l
-LEFT JOIN recon_dups d ON d.psp_reference = l.psp_reference
+FROM recon_lines l
 LEFT JOIN payments_payment a ON a.psp_id = %(psp)s AND a.psp_reference = l.psp_reference
 LEFT JOIN payments_payment b
        ON a.id IS NULL AND b.psp_id = %(psp)s AND b.status = 'sent_to_psp'
       AND b.psp_reference IS NULL AND b.reference = l.merchant_reference
-LEFT JOIN unnest(%(agree_kinds)s::text[], %(agree_reported)s::text[],
-                 %(agree_ours)s::text[]) AS agree(kind, reported, ours)
-       ON agree.kind = l.kind AND agree.reported = l.status
-      AND COALESCE(a.kind, b.kind) = l.kind AND agree.ours = COALESCE(a.status, b.status)
+"""
+
+DUPLICATES_SQL = """
+CREATE TEMP TABLE recon_dups ON COMMIT DROP AS
+SELECT psp_reference, min(line_no) AS first_line, count(*) AS occurrences
+FROM recon_result GROUP BY psp_reference HAVING count(*) > 1
+"""
+
+MARK_DUPLICATES_SQL = """
+UPDATE recon_result r SET class = 'duplicate'
+FROM recon_dups d
+WHERE d.psp_reference = r.psp_reference AND r.line_no > d.first_line
+"""
+
+# One pass for everything the run needs to know about the lines.
+SUMMARY_SQL = f"""
+SELECT count(*) FILTER (WHERE errors IS NOT NULL), count(*),
+       (min(occurred_at) AT TIME ZONE 'UTC')::date, (max(occurred_at) AT TIME ZONE 'UTC')::date,
+       {", ".join(f"count(*) FILTER (WHERE class = '{c}')" for c in D.values)}
+FROM recon_result
 """
 
 MISSING_SQL = """
@@ -65,23 +101,24 @@ WHERE p.psp_id = %(psp)s
   AND NOT EXISTS (SELECT 1 FROM recon_result r WHERE r.payment_id = p.id)
 """
 
-# Every break found, one row per exception key (duplicates: one per reference), with both
-# sides: the report's line and our payment.
+# Every break found, one row per exception key (duplicates: one per reference, the first
+# repeated line), with both sides: the report's line and our payment.
 FOUND_SQL = """
+WITH breaks AS MATERIALIZED (SELECT * FROM recon_result WHERE class <> 'matched')
 SELECT r.class AS kind, r.psp_reference AS match_key, r.payment_id, r.psp_reference,
-       COALESCE(l.merchant_reference, '') AS merchant_reference, l.line_no,
-       r.occurrences AS line_count, l.kind AS psp_kind, l.amount AS psp_amount,
-       l.currency AS psp_currency, l.status AS psp_status,
-       l.occurred_at AS psp_occurred_at,
+       COALESCE(r.merchant_reference, '') AS merchant_reference, r.line_no,
+       COALESCE(d.occurrences, 1) AS line_count, r.kind AS psp_kind, r.amount AS psp_amount,
+       r.currency AS psp_currency, r.status AS psp_status,
+       r.occurred_at AS psp_occurred_at,
        p.amount AS our_amount, COALESCE(p.currency_id, '') AS our_currency,
        COALESCE(p.status, '') AS our_status
 FROM (
-    SELECT * FROM recon_result WHERE class NOT IN ('matched', 'duplicate')
+    SELECT * FROM breaks WHERE class <> 'duplicate'
     UNION ALL
-    (SELECT DISTINCT ON (psp_reference) * FROM recon_result WHERE class = 'duplicate'
+    (SELECT DISTINCT ON (psp_reference) * FROM breaks WHERE class = 'duplicate'
      ORDER BY psp_reference, line_no)
 ) AS r
-JOIN recon_parsed l ON l.line_no = r.line_no
+LEFT JOIN recon_dups d ON d.psp_reference = r.psp_reference
 LEFT JOIN payments_payment p ON p.id = r.payment_id
 UNION ALL
 SELECT 'missing_psp', COALESCE(psp_reference, reference), payment_id,
@@ -91,6 +128,17 @@ FROM recon_missing
 """
 
 
+@dataclass(frozen=True)
+class Lines:
+    """What the report's lines say, once checked and classified."""
+
+    error_count: int  # lines with at least one error (the file is then rejected)
+    count: int
+    first_day: date | None
+    last_day: date | None
+    counts: dict[str, int]  # lines per class (missing_psp is counted on our payments later)
+
+
 def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return (
         datetime.combine(start, time.min, tzinfo=UTC),
@@ -98,23 +146,31 @@ def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def classify(cursor, *, psp_id: int, period_start: date, period_end: date) -> dict[str, int]:
-    """Classify the staged lines and the period's payments; returns the count per class."""
-    agree = [(k, r, o) for (k, r), ours in AGREEING_STATUSES.items() for o in ours]
+def classify_lines(cursor, staged: importer.Staged, *, psp_id: int) -> Lines:
+    """Check and classify every staged line into `recon_result` (one pass over the staging
+    table), then mark the duplicates. Call `importer.reject_bad_lines` with the result."""
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    cursor.execute(DUPLICATES_SQL)
-    cursor.execute(
-        CLASSIFY_SQL,
-        {
-            "psp": psp_id,
-            "agree_kinds": [a[0] for a in agree],
-            "agree_reported": [str(a[1]) for a in agree],
-            "agree_ours": [str(a[2]) for a in agree],
-        },
-    )
+    importer.read_lines(cursor, staged, CLASSIFY_SQL, {"psp": psp_id})
     # Fresh temporary tables have no statistics: without them the planner may take the
-    # anti-join below for a nested loop over hundreds of thousands of rows each way.
+    # grouping and the anti-join below for sorts or nested loops over a million rows. The
+    # joins need the row count and how distinct the references are, not fine histograms: a
+    # small sample is enough and ten times quicker.
+    cursor.execute("SET LOCAL default_statistics_target = 10")
     cursor.execute("ANALYZE recon_result")
+    cursor.execute(DUPLICATES_SQL)
+    if cursor.rowcount:
+        cursor.execute("ANALYZE recon_dups")
+        cursor.execute(MARK_DUPLICATES_SQL)
+    cursor.execute(SUMMARY_SQL)
+    errors, count, first_day, last_day, *per_class = cursor.fetchone()
+    return Lines(errors, count, first_day, last_day, dict(zip(D.values, per_class, strict=True)))
+
+
+def find_missing(
+    cursor, lines: Lines, *, psp_id: int, period_start: date, period_end: date
+) -> dict[str, int]:
+    """Find our payments of the period the report does not list (`recon_missing`); returns
+    the count per class, lines and payments."""
     expected = [(k, s) for k, statuses in EXPECTED_IN_REPORT.items() for s in statuses]
     start, end = _period_bounds(period_start, period_end)
     cursor.execute(
@@ -127,12 +183,7 @@ def classify(cursor, *, psp_id: int, period_start: date, period_end: date) -> di
             "expected_statuses": [str(s) for _, s in expected],
         },
     )
-    counts = dict.fromkeys(D.values, 0)
-    cursor.execute("SELECT class, count(*) FROM recon_result GROUP BY class")
-    counts.update(dict(cursor.fetchall()))
-    cursor.execute("SELECT count(*) FROM recon_missing")
-    counts[D.MISSING_PSP] = cursor.fetchone()[0]
-    return counts
+    return {**lines.counts, D.MISSING_PSP: cursor.rowcount}
 
 
 def _history_columns() -> list[str]:
@@ -162,6 +213,7 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
                    psp_amount, psp_currency, psp_status, psp_occurred_at, our_amount,
                    our_currency, our_status, 'open', '', now()
             FROM ({FOUND_SQL}) AS found
+            ORDER BY line_no NULLS LAST, payment_id  -- ids in the report's order
             ON CONFLICT (psp_id, kind, match_key) DO UPDATE
                SET last_report_id = EXCLUDED.last_report_id,
                    payment_id = CASE WHEN e.status = 'open' THEN EXCLUDED.payment_id
@@ -191,31 +243,33 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
         """,
         {"psp": psp_id, "brand": brand_id, "report": report_id},
     )
-    cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM payments_reconciliationexception "
-        "WHERE psp_id = %s AND status = 'open')",
-        [psp_id],
-    )
-    # Clearing compares the open breaks with every matched line: skip it when none is open.
-    open_breaks = cursor.fetchone()[0]
+    # Clearing compares the open breaks with the matched lines. The open breaks are few and
+    # the lines many: one pass over the lines looks each up in the (hashed) open breaks, not
+    # the other way round; with no open break, the lines are not read at all.
     cursor.execute(
         """
         CREATE TEMP TABLE recon_cleared ON COMMIT DROP AS
-        WITH cleared AS (
+        WITH open_breaks AS MATERIALIZED (
+            SELECT id, match_key, payment_id FROM payments_reconciliationexception
+             WHERE psp_id = %(psp)s AND status = 'open' AND kind <> 'duplicate'
+        ), hits AS MATERIALIZED (
+            SELECT psp_reference, payment_id FROM recon_result
+             WHERE class = 'matched'
+               AND (psp_reference IN (SELECT match_key FROM open_breaks)
+                    OR payment_id IN (SELECT payment_id FROM open_breaks))
+        ), cleared AS (
             UPDATE payments_reconciliationexception e
                SET status = 'cleared', resolved_at = now(),
                    resolution_note = 'Matched in report #' || %(report)s || '.'
-             WHERE %(open)s AND e.psp_id = %(psp)s AND e.status = 'open'
-               AND e.kind <> 'duplicate'
-               AND (e.match_key IN (SELECT psp_reference FROM recon_result
-                                     WHERE class = 'matched')
-                    OR e.payment_id IN (SELECT payment_id FROM recon_result
-                                         WHERE class = 'matched'))
+              FROM open_breaks o
+             WHERE e.id = o.id
+               AND (o.match_key IN (SELECT psp_reference FROM hits)
+                    OR o.payment_id IN (SELECT payment_id FROM hits))
             RETURNING e.id
         )
         SELECT * FROM cleared
         """,
-        {"psp": psp_id, "report": report_id, "open": open_breaks},
+        {"psp": psp_id, "report": report_id},
     )
     names = _history_columns()
     columns = ", ".join(names)

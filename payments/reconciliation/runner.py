@@ -1,10 +1,10 @@
 """Running one settlement report: import, classify, record, in one transaction.
 
     1. Claim the run (committed at once): status running, `runs` + 1.
-    2. One transaction, holding the report's row lock: COPY the file into staging, check every
-       line, classify, upsert the exceptions, store the counts, status done. A bad file rolls
-       all of it back and the report is marked rejected with its line errors; any other
-       failure rolls it back and marks it failed.
+    2. One transaction, holding the report's row lock: COPY the file into staging, check and
+       classify every line in one pass, upsert the exceptions, store the counts, status done.
+       A bad file rolls all of it back and the report is marked rejected with its line
+       errors; any other failure rolls it back and marks it failed.
 
 A worker killed in step 2 leaves the report running with nothing applied; the redelivered
 task (or a re-run by staff) starts again from step 1 and ends with the same result, because
@@ -37,8 +37,8 @@ PROGRESS_TTL = 6 * 3600
 # The staging tables drop at commit; dropping them as soon as the run is done frees them at
 # once (and lets a caller run several reports in one transaction, as the tests do).
 DROP_STAGING = (
-    "DROP TABLE IF EXISTS recon_raw, recon_fields, recon_parsed, recon_dups, recon_result, "
-    "recon_missing, recon_upserted, recon_cleared"
+    "DROP VIEW IF EXISTS recon_lines; DROP TABLE IF EXISTS recon_raw, recon_fields, "
+    "recon_dups, recon_result, recon_missing, recon_upserted, recon_cleared"
 )
 
 
@@ -113,12 +113,15 @@ def run_report(
                 return report
             fmt = format_for(report.psp.adapter)
             with report.file.open("rb") as stream, connection.cursor() as cursor:
-                imported = importer.import_lines(cursor, stream, report.size, fmt, progress)
-                start = report.period_start or imported.first_day
-                end = report.period_end or imported.last_day
+                staged = importer.stage_lines(cursor, stream, report.size, fmt, progress)
+                progress("Checking every line", 0.0)
+                lines = matcher.classify_lines(cursor, staged, psp_id=report.psp_id)
+                importer.reject_bad_lines(cursor, staged, lines.error_count, lines.count)
+                start = report.period_start or lines.first_day
+                end = report.period_end or lines.last_day
                 progress("Matching", 0.0)
-                counts = matcher.classify(
-                    cursor, psp_id=report.psp_id, period_start=start, period_end=end
+                counts = matcher.find_missing(
+                    cursor, lines, psp_id=report.psp_id, period_start=start, period_end=end
                 )
                 progress("Recording exceptions", 0.0)
                 outcome = matcher.record_exceptions(
@@ -127,7 +130,7 @@ def run_report(
                 cursor.execute(DROP_STAGING)
             progress("Recording exceptions", 1.0)
             report.status = R.DONE
-            report.line_count = imported.line_count
+            report.line_count = lines.count
             report.period_start, report.period_end = start, end
             report.counts = counts
             report.errors, report.error_count = [], 0

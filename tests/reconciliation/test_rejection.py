@@ -91,6 +91,27 @@ def test_lines_with_the_wrong_number_of_fields_and_bad_quotes(card_psp):
     assert 'amount "abc"' in found[8]
 
 
+def test_a_line_with_one_field_too_many_is_rejected_even_when_every_value_reads(card_psp):
+    """The extra field sends the file down the slow path; the values that remain all convert,
+    so only the shape error can reject the line."""
+    data = CARD_HEADER + GOOD + GOOD.replace(b"ch_1", b"ch_2").replace(b"Z\n", b"Z,extra\n")
+    report = run(card_psp, data)
+    assert report.status == "rejected"
+    assert errors(report) == {3: "8 fields instead of 7"}
+    assert not ReconciliationException.objects.exists()
+
+
+def test_mixed_case_currencies_are_read_and_unknown_ones_named(card_psp, player):
+    bulk_payments(card_psp, player, 2)
+    ok = CARD_HEADER + (
+        b"T-PSP-1,T-1,payment,17919,eur,captured,2026-03-02T00:00:01Z\n"
+        b"T-PSP-2,T-2,payment,25838,Eur,captured,2026-03-02T00:00:02Z\n"
+    )
+    assert run(card_psp, ok).counts["matched"] == 2
+    bad = run(card_psp, ok + b"T-PSP-3,T-3,payment,100,EURO,captured,2026-03-02T00:00:03Z\n")
+    assert errors(bad) == {4: 'unknown currency "EURO"'}
+
+
 def test_bytes_that_are_not_utf8_are_named_by_line_and_column(card_psp):
     data = CARD_HEADER + GOOD + b"ch_2,D-2,payment,1250,EUR,captured,2026-03-02T10:00:00Z\n"
     data += "ch_3,Dé-3,payment,1250,EUR,captured,2026-03-02T10:00:00Z\n".encode("latin-1")
