@@ -7,14 +7,15 @@ however many rows there are. Cells are rendered in SQL by expressions, among the
 
 - `FormulaSafe(text)`: the formula guard of `views_base.neutralise` (a cell starting with
   = + - @ tab or CR gets a leading apostrophe), and `JsonText(jsonb)`, the same for JSON;
-- `UtcTimestamp(datetime)`: ISO 8601 in UTC with microseconds, as the audit chain hashes it.
+- `UtcTimestamp(datetime)`: the time in UTC, as PostgreSQL writes a timestamp.
 
-Differences from the Python writer, none of which changes what a CSV reader gets: lines end in
-LF (not CRLF), an empty string is written `""` and NULL as nothing, and JSON is PostgreSQL's
-jsonb text (keys ordered by length, then bytewise, rather than alphabetically).
+Differences from the Python writer: lines end in LF (not CRLF), an empty string is written `""`
+and NULL as nothing (a CSV reader gets '' for both, as before), JSON is PostgreSQL's jsonb text
+(keys ordered by length, then bytewise, rather than alphabetically), and a time is written
+`2026-11-22 10:07:16.000123` (UTC, no offset) rather than `2026-11-22T10:07:16.000123+00:00`.
 
 The COPY runs when the response is iterated, after the view has returned, on the request's
-database connection in autocommit: one statement, so one consistent snapshot. Parameters are
+database connection: one statement, so one consistent snapshot. Parameters are
 merged into the statement client-side by psycopg (COPY takes no bound parameters).
 """
 
@@ -25,8 +26,8 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.db import connections
-from django.db.models import Expression, F, Func, QuerySet, TextField
+from django.db import connections, transaction
+from django.db.models import DateTimeField, Expression, F, Func, QuerySet, TextField
 from django.http import StreamingHttpResponse
 
 from .views_base import FORMULA_PREFIXES
@@ -34,6 +35,10 @@ from .views_base import FORMULA_PREFIXES
 # Bytes gathered before a chunk is handed to the server: big enough that the WSGI server writes
 # a few hundred KB at a time, small enough that memory does not depend on the export's size.
 COPY_CHUNK_BYTES = 256 * 1024
+# Parallel workers for the COPY's query. A Gather Merge of wide rendered rows costs about a
+# third more CPU than a serial scan in id order, and the Python side of the stream needs a
+# core of its own: on a small server serial is faster.
+COPY_PARALLEL_WORKERS = 0
 
 _FORMULA_CODES = ", ".join(str(ord(prefix)) for prefix in FORMULA_PREFIXES)
 
@@ -76,13 +81,13 @@ class JsonText(Func):
 
 
 class UtcTimestamp(Func):
-    """A timestamp as ISO 8601 in UTC with microseconds: 2026-11-22T10:07:16.000123+00:00."""
+    """A timestamp in UTC as PostgreSQL writes one, whatever the session's time zone:
+    2026-11-22 10:07:16.000123 (trailing zeros of the fraction dropped). Nearly free, where
+    to_char() would add a sixth to the export's database time."""
 
     arity = 1
-    output_field = TextField()
-    template = (
-        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-    )
+    output_field = DateTimeField()
+    template = "(%(expressions)s AT TIME ZONE 'UTC')"
 
 
 def copy_statement(queryset: QuerySet, columns: Sequence[tuple[str, Any]]) -> tuple[str, tuple]:
@@ -117,16 +122,27 @@ def stream_copy(
 ) -> Iterator[bytes]:
     """The output of a `COPY ... TO STDOUT`, in chunks of about `chunk_bytes`.
 
-    If the generator is closed early (the client went away), psycopg cancels the COPY and
-    drains it, so the connection is left usable.
+    Runs in its own transaction (a savepoint inside one), only so that the planner setting
+    below applies to this statement alone. If the generator is closed early (the client went
+    away), psycopg cancels the COPY and drains it and the transaction is rolled back, so the
+    connection is left usable.
     """
     chunk_bytes = chunk_bytes or COPY_CHUNK_BYTES
     connection = connections[using]
     with (
         connection.wrap_database_errors,
+        transaction.atomic(using=using),
         connection.cursor() as cursor,
-        cursor.cursor.copy(statement, params or None) as copy,
     ):
+        cursor.execute(
+            "SELECT set_config('max_parallel_workers_per_gather', %s, true)",
+            [str(COPY_PARALLEL_WORKERS)],
+        )
+        yield from _read_copy(cursor.cursor, statement, params, chunk_bytes)
+
+
+def _read_copy(cursor, statement: str, params: Sequence, chunk_bytes: int) -> Iterator[bytes]:
+    with cursor.copy(statement, params or None) as copy:
         buffer = bytearray()
         for data in copy:  # one row per read: libpq hands COPY data over row by row
             buffer += data

@@ -17,6 +17,19 @@ from .harness import Figure, timed, timing_dict
 PAGE_TARGET_MS = 100
 ADMIN_FACTOR = 10
 SCOPE_FACTOR = 1.5
+MAX_QUERIES = 10
+LIST_TARGET = (
+    f"p95 < {PAGE_TARGET_MS} ms, ≤ {MAX_QUERIES} queries, ≥ {ADMIN_FACTOR}x faster than admin"
+)
+
+
+def _list_met(ours: dict, admin: dict) -> bool:
+    """A list page's targets: fast, few queries, and far ahead of the admin changelist."""
+    return (
+        ours["p95"] < PAGE_TARGET_MS
+        and ours["queries"] <= MAX_QUERIES
+        and admin["p50"] >= ADMIN_FACTOR * ours["p50"]
+    )
 
 
 def _get(client, url: str, expect: int = 200):
@@ -60,6 +73,48 @@ def _scoped_player_ids(n: int, rng: random.Random) -> list[int]:
     return out
 
 
+def _psp_reference_search(client, args) -> list[Figure]:
+    """A player found from a payment's PSP reference, through the global search page."""
+    try:
+        from payments.models import Payment
+    except ImportError:
+        return []
+    refs = list(
+        Payment.objects.filter(brand_id__in=[1, 2], psp_reference__isnull=False)
+        .order_by("-id")
+        .values_list("psp_reference", flat=True)[: args.runs + 5]
+    )
+    if not refs:
+        return []
+    ours = timing_dict(
+        timed(lambda i: _get(client, f"/search/?q={refs[i % len(refs)]}"), args.runs),
+        queries=_queries(client, f"/search/?q={refs[0]}"),
+    )
+
+    def raw(i):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.id, p.reference, p.amount, p.currency_id, p.status, pl.username "
+                "FROM payments_payment p JOIN players_player pl ON pl.id = p.player_id "
+                "WHERE p.brand_id = ANY(%s) AND p.psp_id IN (SELECT id FROM payments_psp) "
+                "AND p.psp_reference = %s ORDER BY p.id DESC LIMIT 10",
+                [[1, 2], refs[i % len(refs)]],
+            )
+            cursor.fetchall()
+
+    return [
+        Figure(
+            name="player search by PSP reference",
+            how="GET /search/?q=<PSP reference> as a scoped support agent",
+            ours=ours,
+            compared_with="raw SQL, same lookup",
+            theirs=timing_dict(timed(raw, args.runs)),
+            target=f"p95 < {PAGE_TARGET_MS} ms, ≤ {MAX_QUERIES} queries",
+            met=ours["p95"] < PAGE_TARGET_MS and ours["queries"] <= MAX_QUERIES,
+        )
+    ]
+
+
 def players(args) -> list[Figure]:
     from players.models import Player
 
@@ -101,10 +156,12 @@ def players(args) -> list[Figure]:
                 ours=ours,
                 compared_with="raw SQL, same lookup",
                 theirs=floor,
-                target=f"p95 < {PAGE_TARGET_MS} ms, ≤ 10 queries",
-                met=ours["p95"] < PAGE_TARGET_MS and ours["queries"] <= 10,
+                target=f"p95 < {PAGE_TARGET_MS} ms, ≤ {MAX_QUERIES} queries",
+                met=ours["p95"] < PAGE_TARGET_MS and ours["queries"] <= MAX_QUERIES,
             )
         )
+
+    figures.extend(_psp_reference_search(support, args))
 
     heavy = f"/players/{HEAVY_PLAYER_ID}/"
     ours = _page(support, heavy, args.runs)
@@ -163,8 +220,8 @@ def players(args) -> list[Figure]:
                 ours=ours,
                 compared_with="Django admin changelist, same filters (superuser)",
                 theirs=theirs,
-                target=f"p95 < {PAGE_TARGET_MS} ms, ≥ {ADMIN_FACTOR}x faster than admin",
-                met=ours["p95"] < PAGE_TARGET_MS and theirs["p50"] >= ADMIN_FACTOR * ours["p50"],
+                target=LIST_TARGET,
+                met=_list_met(ours, theirs),
             )
         )
 
@@ -209,8 +266,8 @@ def tickets(args) -> list[Figure]:
             ours=ours,
             compared_with="Django admin changelist, same filters",
             theirs=theirs,
-            target=f"p95 < {PAGE_TARGET_MS} ms, ≥ {ADMIN_FACTOR}x faster than admin",
-            met=ours["p95"] < PAGE_TARGET_MS and theirs["p50"] >= ADMIN_FACTOR * ours["p50"],
+            target=LIST_TARGET,
+            met=_list_met(ours, theirs),
         )
     ]
 
@@ -256,6 +313,27 @@ AUDIT_EXPORT_FILTER = "object_type=players.player"
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _cpu_seconds() -> tuple[float, float | None]:
+    """CPU time of this process and of its database backend (None if the server is not local):
+    on a machine shared with other work these move far less than wall-clock times."""
+    connection.ensure_connection()
+    try:
+        with open(f"/proc/{connection.connection.info.backend_pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        server = None
+    return time.process_time(), server
+
+
+def _cpu_used(before: tuple[float, float | None]) -> dict:
+    after = _cpu_seconds()
+    out = {"python_cpu_s": round(after[0] - before[0], 2)}
+    if before[1] is not None and after[1] is not None:
+        out["server_cpu_s"] = round(after[1] - before[1], 2)
+    return out
 
 
 def _audit_export_rows(user, wanted: int) -> int:
@@ -307,6 +385,7 @@ def _audit_stream(client, url: str, *, trace: bool = False) -> dict:
     if trace:
         tracemalloc.start()
     rss_start = rss_peak = _rss_bytes()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     response = _get(client, url)
     first_byte = first_rows = None
@@ -329,6 +408,7 @@ def _audit_stream(client, url: str, *, trace: bool = False) -> dict:
         "rows": lines - 1,
         "mb": round(size / 2**20, 1),
         "rss_growth_mb": round((rss_peak - rss_start) / 2**20, 1),
+        **_cpu_used(cpu),
     }
     if trace:
         out["peak_python_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 2)
@@ -345,11 +425,16 @@ def _audit_floor(user) -> dict:
     sql, params = rows.values_list(
         *[f.attname for f in AuditEvent._meta.concrete_fields]
     ).query.sql_with_params()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     size = 0
     for chunk in stream_copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params):
         size += len(chunk)
-    return {"total_s": round(time.perf_counter() - started, 2), "mb": round(size / 2**20, 1)}
+    return {
+        "total_s": round(time.perf_counter() - started, 2),
+        "mb": round(size / 2**20, 1),
+        **_cpu_used(cpu),
+    }
 
 
 def _audit_export(args) -> Figure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -234,7 +235,8 @@ def test_export_writes_json_and_times_readably(auditor_client, events):
     record = dict(zip(rows[0], rows[1], strict=True))
     assert record["after"] == '{"kept": 1, "status": "suspended"}'
     assert record["brand"] == "alpha"
-    assert datetime.fromisoformat(record["occurred_at_utc"]) == events["a"].occurred_at
+    occurred = datetime.fromisoformat(record["occurred_at_utc"])
+    assert occurred.replace(tzinfo=UTC) == events["a"].occurred_at
     assert record["row_hash"] == events["a"].row_hash
 
 
@@ -323,8 +325,21 @@ def test_export_keeps_json_text_and_times_intact(auditor_client):
     assert json.loads(record["before"]) == event.before
     assert record["after"] == ""
     assert record["summary"] == 'line one\nline "two", three'
-    assert record["occurred_at_utc"] == event.occurred_at.isoformat(timespec="microseconds")
+    when = record["occurred_at_utc"]  # as PostgreSQL writes a timestamp: no "T", no offset
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?", when)
+    assert datetime.fromisoformat(when).replace(tzinfo=UTC) == event.occurred_at
     assert record["brand"] == "" and record["actor_id"] == ""
+
+
+def test_export_times_are_utc_whatever_the_sessions_zone(auditor_client):
+    event = record_event("x.tz")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'Asia/Tokyo'")  # until the test's transaction ends
+    rows = read_csv(auditor_client.get(LIST, {"action": "x.tz", "export": "csv"}))
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert datetime.fromisoformat(record["occurred_at_utc"]).replace(tzinfo=UTC) == (
+        event.occurred_at
+    )
 
 
 def test_export_filters_are_bound_as_values_not_sql(auditor_client, events):
