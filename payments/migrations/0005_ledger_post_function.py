@@ -37,26 +37,42 @@ CREATE OR REPLACE FUNCTION payments_ledger_post(
     p_transfers json, l_transfers integer[], l_accounts bigint[], l_amounts bigint[],
     p_actor_id bigint, p_actor_label text
 ) RETURNS TABLE (o_id bigint, o_key text, o_replayed boolean)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- One posting: plan each statement once per connection (replanning these CTEs on every call
+-- costs more than running them). A batch switches to custom plans below, which see the
+-- arrays' sizes and choose hash joins.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
-    p_keys text[];
-    p_kinds text[];
-    p_fingerprints text[];
-    p_brands bigint[];
-    p_players bigint[];
-    p_reverses bigint[];
-    p_object_types text[];
-    p_object_ids text[];
-    p_descriptions text[];
-    p_reason_codes text[];
-    p_approvals bigint[];
-    p_created_at timestamptz[];
-    p_timeline_labels text[];  -- NULL: no timeline event for that transfer
-    v_fresh integer[];  -- positions (1-based) of the transfers inserted now
-    v_ids bigint[];     -- and their ids
-    v_accounts bigint[];
+    t_keys text[];
+    t_kinds text[];
+    t_fingerprints text[];
+    t_brands bigint[];
+    t_players bigint[];
+    t_reverses bigint[];
+    t_object_types text[];
+    t_object_ids text[];
+    t_descriptions text[];
+    t_reason_codes text[];
+    t_approvals bigint[];
+    t_created_at timestamptz[];
+    t_labels text[];            -- the kind's label for the timeline summary; NULL: no event
+    v_fresh integer[];          -- positions (1-based) of the transfers inserted now
+    v_ids bigint[];             -- and their ids
+    v_accounts bigint[];        -- the accounts they touch, in id order
+    a_ids bigint[];             -- those accounts as locked: id, brand, player, currency, ...
+    a_brands bigint[];
+    a_players bigint[];
+    a_currencies text[];
+    a_kinds text[];
+    a_balances bigint[];
+    a_exponents integer[];
     v_bad record;
 BEGIN
+    IF json_array_length(p_transfers) > 16 THEN
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    END IF;
+
     -- the transfers arrive as one JSON array of objects (cheap to build and to quote)
     SELECT array_agg(t.key ORDER BY t.pos), array_agg(t.kind ORDER BY t.pos),
            array_agg(t.fingerprint ORDER BY t.pos), array_agg(t.brand ORDER BY t.pos),
@@ -65,9 +81,8 @@ BEGIN
            array_agg(t.description ORDER BY t.pos), array_agg(t.reason_code ORDER BY t.pos),
            array_agg(t.approval ORDER BY t.pos), array_agg(t.created_at ORDER BY t.pos),
            array_agg(t.timeline ORDER BY t.pos)
-    INTO p_keys, p_kinds, p_fingerprints, p_brands, p_players, p_reverses, p_object_types,
-         p_object_ids, p_descriptions, p_reason_codes, p_approvals, p_created_at,
-         p_timeline_labels
+    INTO t_keys, t_kinds, t_fingerprints, t_brands, t_players, t_reverses, t_object_types,
+         t_object_ids, t_descriptions, t_reason_codes, t_approvals, t_created_at, t_labels
     FROM ROWS FROM (json_to_recordset(p_transfers) AS (
         key text, kind text, fingerprint text, brand bigint, player bigint, reverses bigint,
         object_type text, object_id text, description text, reason_code text,
@@ -82,9 +97,9 @@ BEGIN
             object_id, description, reason_code, created_by_id, approval_id, created_at)
         SELECT t.key, t.kind, t.fp, t.brand, t.player, t.rev, t.otype, t.oid, t.descr, t.reason,
                p_actor_id, t.appr, t.at
-        FROM unnest(p_keys, p_kinds, p_fingerprints, p_brands, p_players, p_reverses,
-                    p_object_types, p_object_ids, p_descriptions, p_reason_codes, p_approvals,
-                    p_created_at) WITH ORDINALITY
+        FROM unnest(t_keys, t_kinds, t_fingerprints, t_brands, t_players, t_reverses,
+                    t_object_types, t_object_ids, t_descriptions, t_reason_codes, t_approvals,
+                    t_created_at) WITH ORDINALITY
              AS t(key, kind, fp, brand, player, rev, otype, oid, descr, reason, appr, at, pos)
         ORDER BY t.pos
         ON CONFLICT (idempotency_key) DO NOTHING
@@ -92,45 +107,57 @@ BEGIN
     )
     SELECT array_agg(k.pos ORDER BY k.pos), array_agg(i.id ORDER BY k.pos)
     INTO v_fresh, v_ids
-    FROM inserted i JOIN unnest(p_keys) WITH ORDINALITY AS k(key, pos) ON k.key = i.idempotency_key;
+    FROM inserted i JOIN unnest(t_keys) WITH ORDINALITY AS k(key, pos) ON k.key = i.idempotency_key;
     v_fresh := coalesce(v_fresh, '{}');
     v_ids := coalesce(v_ids, '{}');
 
-    SELECT k.key, x.id INTO v_bad
-    FROM unnest(p_keys, p_fingerprints) WITH ORDINALITY AS k(key, fp, pos)
-    JOIN payments_ledgertransaction x ON x.idempotency_key = k.key
-    WHERE k.pos <> ALL (v_fresh) AND x.fingerprint <> k.fp
-    ORDER BY k.pos LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'LG003', MESSAGE = format(
-            'Idempotency key %L was already used for a different posting (transaction #%s).',
-            v_bad.key, v_bad.id);
+    IF cardinality(v_fresh) < cardinality(t_keys) THEN
+        SELECT k.key, x.id INTO v_bad
+        FROM unnest(t_keys, t_fingerprints) WITH ORDINALITY AS k(key, fp, pos)
+        JOIN payments_ledgertransaction x ON x.idempotency_key = k.key
+        WHERE k.pos <> ALL (v_fresh) AND x.fingerprint <> k.fp
+        ORDER BY k.pos LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'LG003', MESSAGE = format(
+                'Idempotency key %L was already used for a different posting (transaction #%s).',
+                v_bad.key, v_bad.id);
+        END IF;
     END IF;
 
     IF cardinality(v_fresh) > 0 THEN
-        -- 2. lock in id order: two postings never deadlock
+        -- 2. lock in id order (two postings never deadlock) and read the accounts once
         SELECT array_agg(DISTINCT l.account ORDER BY l.account) INTO v_accounts
         FROM unnest(l_transfers, l_accounts) AS l(pos, account)
-        WHERE l.pos = ANY (v_fresh);
-        PERFORM 1 FROM payments_account WHERE id = ANY (v_accounts) ORDER BY id FOR UPDATE;
+        JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos;
+        SELECT array_agg(a.id ORDER BY a.id), array_agg(a.brand_id ORDER BY a.id),
+               array_agg(a.player_id ORDER BY a.id), array_agg(a.currency_id ORDER BY a.id),
+               array_agg(a.kind ORDER BY a.id), array_agg(a.balance ORDER BY a.id),
+               array_agg(c.exponent ORDER BY a.id)
+        INTO a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances, a_exponents
+        FROM (SELECT id, brand_id, player_id, currency_id, kind, balance
+              FROM payments_account WHERE id = ANY (v_accounts)
+              ORDER BY id FOR UPDATE) a
+        JOIN payments_currency c ON c.code = a.currency_id;
 
         -- 3. checks, reported for the first transfer that fails, in the order given
-        SELECT array_agg(a ORDER BY a) INTO v_accounts
-        FROM unnest(v_accounts) AS a
-        WHERE NOT EXISTS (SELECT 1 FROM payments_account WHERE id = a);
-        IF v_accounts IS NOT NULL THEN
+        IF coalesce(cardinality(a_ids), 0) < cardinality(v_accounts) THEN
             RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = format(
-                'Unknown account(s): [%s].', array_to_string(v_accounts, ', '));
+                'Unknown account(s): [%s].', (
+                    SELECT string_agg(x::text, ', ' ORDER BY x) FROM unnest(v_accounts) AS x
+                    WHERE x <> ALL (coalesce(a_ids, '{}'))));
         END IF;
 
         WITH legs AS (
             SELECT l.pos, l.ord, l.account, l.amount, a.brand_id, a.player_id, a.currency_id,
                    a.kind, a.balance + sum(l.amount) OVER w AS after,
-                   p_brands[l.pos] AS t_brand, p_players[l.pos] AS t_player
+                   t.brand AS t_brand, t.player AS t_player
             FROM unnest(l_transfers, l_accounts, l_amounts) WITH ORDINALITY
                  AS l(pos, account, amount, ord)
-            JOIN payments_account a ON a.id = l.account
-            WHERE l.pos = ANY (v_fresh)
+            JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos
+            JOIN unnest(t_brands, t_players) WITH ORDINALITY AS t(brand, player, pos)
+                 ON t.pos = l.pos
+            JOIN unnest(a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances)
+                 AS a(id, brand_id, player_id, currency_id, kind, balance) ON a.id = l.account
             WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)
         ), problems AS (
             SELECT pos, 1 AS rank, ord, 'LG001' AS code,
@@ -174,19 +201,24 @@ BEGIN
         -- 4. entries with their running balance, cached balances, timeline events
         WITH legs AS (
             SELECT l.pos, l.ord, l.account, l.amount, f.id AS txn_id, a.brand_id, a.player_id,
-                   a.currency_id, a.kind, c.exponent,
+                   a.currency_id, a.kind, a.exponent, t.at, t.label, t.player AS t_player,
+                   t.brand AS t_brand, t.kind AS t_kind, t.descr,
                    a.balance + sum(l.amount) OVER w AS after
             FROM unnest(l_transfers, l_accounts, l_amounts) WITH ORDINALITY
                  AS l(pos, account, amount, ord)
             JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = l.pos
-            JOIN payments_account a ON a.id = l.account
-            JOIN payments_currency c ON c.code = a.currency_id
+            JOIN unnest(t_brands, t_players, t_kinds, t_descriptions, t_created_at, t_labels)
+                 WITH ORDINALITY AS t(brand, player, kind, descr, at, label, pos)
+                 ON t.pos = l.pos
+            JOIN unnest(a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances,
+                        a_exponents)
+                 AS a(id, brand_id, player_id, currency_id, kind, balance, exponent)
+                 ON a.id = l.account
             WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)
         ), entries AS (
             INSERT INTO payments_ledgerentry (transaction_id, account_id, brand_id, player_id,
                 currency_id, amount, balance_after, created_at)
-            SELECT txn_id, account, brand_id, player_id, currency_id, amount, after,
-                   p_created_at[pos]
+            SELECT txn_id, account, brand_id, player_id, currency_id, amount, after, at
             FROM legs ORDER BY ord
         ), balances AS (
             UPDATE payments_account a SET balance = a.balance + d.total
@@ -195,19 +227,17 @@ BEGIN
         )
         INSERT INTO players_timelineevent (player_id, brand_id, occurred_at, kind, action,
             summary, object_type, object_id, actor_label, visibility, data)
-        SELECT p_players[pos], p_brands[pos], p_created_at[pos], 'ledger',
-               'ledger.' || p_kinds[pos],
-               left(p_timeline_labels[pos] || ': '
+        SELECT t_player, t_brand, at, 'ledger', 'ledger.' || t_kind,
+               left(label || ': '
                     || string_agg(kind || ' ' || CASE WHEN amount > 0 THEN '+' ELSE '−' END
                                   || payments_format_money(abs(amount), currency_id, exponent),
                                   ', ' ORDER BY ord) FILTER (WHERE player_id IS NOT NULL)
-                    || CASE WHEN p_descriptions[pos] <> '' THEN ' — ' || p_descriptions[pos]
-                            ELSE '' END, 300),
+                    || CASE WHEN descr <> '' THEN ' — ' || descr ELSE '' END, 300),
                'payments.ledgertransaction', txn_id::text, p_actor_label, '',
                jsonb_build_object('transaction_id', txn_id)
         FROM legs
-        WHERE p_timeline_labels[pos] IS NOT NULL AND p_players[pos] IS NOT NULL
-        GROUP BY pos, txn_id
+        WHERE label IS NOT NULL AND t_player IS NOT NULL
+        GROUP BY pos, txn_id, t_player, t_brand, at, t_kind, label, descr
         ORDER BY pos;
     END IF;
 
@@ -216,7 +246,7 @@ BEGIN
     SELECT coalesce(f.id, (SELECT x.id FROM payments_ledgertransaction x
                            WHERE x.idempotency_key = k.key)),
            k.key, f.id IS NULL
-    FROM unnest(p_keys) WITH ORDINALITY AS k(key, pos)
+    FROM unnest(t_keys) WITH ORDINALITY AS k(key, pos)
     LEFT JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = k.pos
     ORDER BY k.pos;
 END;
