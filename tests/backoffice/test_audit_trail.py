@@ -15,7 +15,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from backoffice.audit import record_event
-from backoffice.csv_export import stream_copy
+from backoffice.csv_export import copy_statement, stream_copy
 from backoffice.models import AuditEvent, SavedFilter
 
 pytestmark = pytest.mark.django_db
@@ -315,6 +315,16 @@ def test_copy_abandoned_midway_leaves_the_connection_usable():
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_copy_of_a_distinct_queryset_keeps_to_the_columns_asked_for(events):
+    from backoffice.audit_views import EXPORT_COLUMNS
+
+    qs = AuditEvent.objects.filter(action__startswith="players.").distinct().order_by("id")
+    statement, params = copy_statement(qs, EXPORT_COLUMNS)
+    rows = read_csv_chunks(stream_copy(statement, params))
+    assert [int(r[0]) for r in rows] == [events["a"].pk, events["b"].pk]
+    assert {len(r) for r in rows} == {len(EXPORT_COLUMNS)}
 
 
 def test_export_keeps_json_text_and_times_intact(auditor_client):
