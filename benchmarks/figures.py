@@ -315,24 +315,26 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _cpu_seconds() -> tuple[float, float | None]:
-    """CPU time of this process and of its database backend (None if the server is not local):
-    on a machine shared with other work these move far less than wall-clock times."""
+def _cpu_seconds() -> tuple[float, int, float | None]:
+    """CPU time of this process, and the pid and CPU time of its database backend (None if the
+    server is not local): on a machine shared with other work these move far less than
+    wall-clock times."""
     connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
     try:
-        with open(f"/proc/{connection.connection.info.backend_pid}/stat") as f:
+        with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
         server = None
-    return time.process_time(), server
+    return time.process_time(), pid, server
 
 
-def _cpu_used(before: tuple[float, float | None]) -> dict:
+def _cpu_used(before: tuple[float, int, float | None]) -> dict:
     after = _cpu_seconds()
     out = {"python_cpu_s": round(after[0] - before[0], 2)}
-    if before[1] is not None and after[1] is not None:
-        out["server_cpu_s"] = round(after[1] - before[1], 2)
+    if before[1] == after[1] and before[2] is not None and after[2] is not None:
+        out["server_cpu_s"] = round(after[2] - before[2], 2)  # same connection throughout
     return out
 
 
