@@ -49,24 +49,43 @@ def _agreeing_sql(reported_kind: str, reported_status: str, ours: str) -> str:
     return f"CASE {reported_kind} {whens} ELSE false END"
 
 
-CLASSIFY_SQL = f"""
+def _classify_sql(*, unanswered_payouts: bool) -> str:
+    """The statement that checks and classifies every line (see the module's docstring).
+
+    A payout sent without an answer has no PSP reference on our side: its line is matched by
+    our reference instead (`b`). When the PSP has no such payout (the usual case) the join is
+    left out: it would cost a hash lookup per line for nothing."""
+    if unanswered_payouts:
+        ours = {c: f"COALESCE(a.{c}, b.{c})" for c in ("id", "kind", "status", "currency_id",
+                                                       "amount")}  # fmt: skip
+        join_b = """
+LEFT JOIN payments_payment b
+       ON a.id IS NULL AND b.psp_id = %(psp)s AND b.status = 'sent_to_psp'
+      AND b.psp_reference IS NULL AND b.reference = l.merchant_reference"""
+    else:
+        ours = {c: f"a.{c}" for c in ("id", "kind", "status", "currency_id", "amount")}
+        join_b = ""
+    agreeing = _agreeing_sql("l.kind", "l.status", ours["status"])
+    return f"""
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
 SELECT l.line_no, l.psp_reference, l.merchant_reference, l.kind, l.status, l.currency,
-       l.amount, l.occurred_at, l.errors, COALESCE(a.id, b.id) AS payment_id,
+       l.amount, l.occurred_at, l.errors, {ours["id"]} AS payment_id,
        CASE WHEN l.errors IS NOT NULL THEN NULL
-            WHEN a.id IS NULL AND b.id IS NULL THEN 'missing_ours'
-            WHEN COALESCE(a.currency_id, b.currency_id) <> l.currency THEN 'currency_mismatch'
-            WHEN COALESCE(a.amount, b.amount) <> l.amount THEN 'amount_mismatch'
-            WHEN COALESCE(a.kind, b.kind) <> l.kind
-              OR NOT ({_agreeing_sql("l.kind", "l.status", "COALESCE(a.status, b.status)")})
-            THEN 'status_mismatch'
+            WHEN {ours["id"]} IS NULL THEN 'missing_ours'
+            WHEN {ours["currency_id"]} <> l.currency THEN 'currency_mismatch'
+            WHEN {ours["amount"]} <> l.amount THEN 'amount_mismatch'
+            WHEN {ours["kind"]} <> l.kind OR NOT ({agreeing}) THEN 'status_mismatch'
             ELSE 'matched'
        END AS class
 FROM recon_lines l
 LEFT JOIN payments_payment a ON a.psp_id = %(psp)s AND a.psp_reference = l.psp_reference
-LEFT JOIN payments_payment b
-       ON a.id IS NULL AND b.psp_id = %(psp)s AND b.status = 'sent_to_psp'
-      AND b.psp_reference IS NULL AND b.reference = l.merchant_reference
+{join_b}
+"""
+
+
+UNANSWERED_PAYOUTS_SQL = """
+SELECT EXISTS (SELECT 1 FROM payments_payment WHERE psp_id = %s AND status = 'sent_to_psp'
+               AND psp_reference IS NULL)
 """
 
 DUPLICATES_SQL = """
@@ -150,7 +169,9 @@ def classify_lines(cursor, staged: importer.Staged, *, psp_id: int) -> Lines:
     """Check and classify every staged line into `recon_result` (one pass over the staging
     table), then mark the duplicates. Call `importer.reject_bad_lines` with the result."""
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    importer.read_lines(cursor, staged, CLASSIFY_SQL, {"psp": psp_id})
+    cursor.execute(UNANSWERED_PAYOUTS_SQL, [psp_id])
+    classify = _classify_sql(unanswered_payouts=cursor.fetchone()[0])
+    importer.read_lines(cursor, staged, classify, {"psp": psp_id})
     # Fresh temporary tables have no statistics: without them the planner may take the
     # grouping and the anti-join below for sorts or nested loops over a million rows. The
     # joins need the row count and how distinct the references are, not fine histograms: a
