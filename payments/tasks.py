@@ -45,9 +45,11 @@ def drain_psp_inbox(published_at: float | None = None) -> dict:
     publish was skipped had committed by then. Rows another worker holds are skipped (SKIP
     LOCKED), and errored rows wait for the sweeper's retries.
     """
+    deadline = (published_at or 0.0) + DRAIN_WINDOW_SECONDS + 0.05
+    late = time.time() >= deadline  # every row it stands for had committed before this pass
     counts = process_pending_events(limit=DRAIN_LIMIT, retry_errors=False)
-    if published_at is not None and sum(counts.values()) < DRAIN_LIMIT:
-        wait = published_at + DRAIN_WINDOW_SECONDS + 0.05 - time.time()
+    if not late and sum(counts.values()) < DRAIN_LIMIT:
+        wait = deadline - time.time()
         if wait > 0:
             time.sleep(min(wait, DRAIN_WINDOW_SECONDS + 0.05))
         counts.update(process_pending_events(limit=DRAIN_LIMIT, retry_errors=False))

@@ -450,6 +450,8 @@ class _Batch:
 
         events = []
         for g in groups:
+            if not g.timeline:
+                continue
             p = g.payment
             money = format_money(p.amount, p.currency_id)
             subject = p.as_kind()
