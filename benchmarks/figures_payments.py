@@ -165,14 +165,22 @@ def throughput(args) -> list[Figure]:
                 notes="S runs too few postings for the rates to mean much",
             )
         )
-    webhooks = _script("bench_webhooks", ["--deliveries", "500" if small else "5000"])
+    webhooks = _script(
+        "bench_webhooks",
+        ["--deliveries", "500" if small else "20000", "--seconds", "3" if small else "10"]
+        + (["--rounds", "1"] if small else []),
+    )
     if webhooks:
         figures.append(
             Figure(
-                name="webhook intake, deliveries/s",
-                how="python -m benchmarks.bench_webhooks (in-process Django stack, 4 processes)",
-                ours=webhooks,
-                target="applying ≥ 400 events/s per worker",
+                name="webhook intake, deliveries/s; callbacks applied/s",
+                how="python -m benchmarks.bench_webhooks (gunicorn 2 workers, wrk 16 connections;"
+                " then process_psp_inbox, one process)",
+                ours={k: v for k, v in webhooks.items() if not k.startswith("ceiling")},
+                compared_with="bare Django insert view, same gunicorn and settings",
+                theirs={k: v for k, v in webhooks.items() if k.startswith("ceiling")},
+                target="intake ≥ 80% of the bare view, p99 < 50 ms; applying ≥ 400 events/s, "
+                "100,000 in < 5 min",
                 met=None if small else webhooks.get("met"),
             )
         )
