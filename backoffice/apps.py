@@ -6,8 +6,10 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self) -> None:
-        from . import signals, tables_speed
+        from . import cached_choices, permission_cache, signals, tables_speed
 
         tables_speed.install()
+        permission_cache.connect()
+        cached_choices.connect()
 
         signals.load_plugins()

@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django_htmx.http import HttpResponseClientRedirect
 
+from . import permission_cache
+
 # Paths reachable while signed in without a verified second factor. The sign-in pages under
 # /accounts/ check what they need themselves (see auth_views).
 _OTP_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/health/", "/webhooks/", "/api/")
@@ -33,12 +35,19 @@ def forget_session(request) -> None:
     logout(request)
 
 
-class SessionLifetimeMiddleware:
-    """End a session 12 hours after login however active it was.
+# How often an active session's expiry is pushed forward (a write of the session row).
+SESSION_REFRESH_INTERVAL = 60  # seconds
 
-    The idle limit (15 minutes) is the cookie age renewed on every request, enforced by the
-    session store (an idle session's row has expired); this adds the absolute limit from the
-    login time stored in the session at login (`signals.track_session`).
+
+class SessionLifetimeMiddleware:
+    """End a session after 15 minutes without a request, and 12 hours after login however
+    active it was; and give the request the user's permissions and brands from the session.
+
+    The idle limit is the session's age (`SESSION_COOKIE_AGE`), enforced by the session store:
+    an idle session's row has expired. Saving the row on every request to push that expiry
+    forward would cost a write per page, so it is saved when the last push is a minute old:
+    a session then ends between 14 and 15 minutes after its last request, never later. The
+    absolute limit comes from the login time stored at login (`signals.track_session`).
     """
 
     def __init__(self, get_response):
@@ -47,12 +56,18 @@ class SessionLifetimeMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            started = request.session.get("login_at")
+            now = time.time()
+            session = request.session
+            started = session.get("login_at")
             if started is None:
-                request.session["login_at"] = time.time()
-            elif time.time() - started > settings.SESSION_ABSOLUTE_LIFETIME:
+                session["login_at"] = now
+            elif now - started > settings.SESSION_ABSOLUTE_LIFETIME:
                 forget_session(request)
                 return _redirect(request, f"{reverse('login')}?expired=1")
+            seen = session.get("seen_at")
+            if seen is None or not 0 <= now - seen < SESSION_REFRESH_INTERVAL:
+                session["seen_at"] = now  # modified: SessionMiddleware saves it, renewing expiry
+            permission_cache.prime(request)
         return self.get_response(request)
 
 

@@ -10,6 +10,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from backoffice.cached_choices import CachedModelChoiceFilter
 from backoffice.models import Brand
 from backoffice.money import exponent_for
 from players.models import Player
@@ -87,10 +88,10 @@ class PaymentFilterSet(ScopedFilterSet):
         method="filter_player", label="Player",
         widget=forms.TextInput(attrs={"placeholder": "Id, username or platform reference"}),
     )  # fmt: skip
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
     kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
     status = django_filters.MultipleChoiceFilter(choices=PaymentStatus.choices)
-    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    psp = CachedModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
     method = django_filters.ChoiceFilter(
         field_name="method_kind", choices=PaymentMethod.Kind.choices, label="Method"
     )
@@ -98,7 +99,7 @@ class PaymentFilterSet(ScopedFilterSet):
         method="filter_upper", label="Country",
         widget=forms.TextInput(attrs={"placeholder": "e.g. MT", "maxlength": 2}),
     )  # fmt: skip
-    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    currency = CachedModelChoiceFilter(queryset=Currency.objects.all())
     amount_min = django_filters.NumberFilter(
         method="filter_amount", label="Amount from", min_value=0,
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "e.g. 100"}),
@@ -116,7 +117,12 @@ class PaymentFilterSet(ScopedFilterSet):
 
     def filter_q(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(Q(reference=value) | Q(psp_reference=value)) if value else queryset
+        if not value:
+            return queryset
+        # The PSP reference is unique per PSP: naming every PSP lets PostgreSQL use the
+        # (psp, psp_reference) index, one probe per PSP, instead of reading all of it.
+        by_psp = Q(psp_id__in=Psp.objects.values("pk"), psp_reference=value)
+        return queryset.filter(Q(reference=value) | by_psp)
 
     def filter_player(self, queryset, name, value):
         """The few matching players first (their unique indexes), then their payments through
@@ -152,7 +158,7 @@ class PaymentFilterSet(ScopedFilterSet):
 
 
 class LedgerEntryFilterSet(ScopedFilterSet):
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
     player = django_filters.NumberFilter(field_name="player_id", label="Player id")
     account = django_filters.NumberFilter(field_name="account_id", label="Account id")
     transaction = django_filters.NumberFilter(field_name="transaction_id", label="Transaction id")
@@ -164,7 +170,7 @@ class LedgerEntryFilterSet(ScopedFilterSet):
         choices=LedgerTransaction.Kind.choices,
         label="Transaction kind",
     )
-    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    currency = CachedModelChoiceFilter(queryset=Currency.objects.all())
     created_from = _date("From", "filter_date_from")
     created_to = _date("To", "filter_date_to")
 
@@ -174,13 +180,13 @@ class LedgerEntryFilterSet(ScopedFilterSet):
 
 
 class AccountFilterSet(ScopedFilterSet):
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
     owner = django_filters.ChoiceFilter(
         choices=[("house", "House accounts"), ("player", "Player wallets")],
         method="filter_owner", label="Owner",
     )  # fmt: skip
     kind = django_filters.ChoiceFilter(choices=Account.Kind.choices)
-    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    currency = CachedModelChoiceFilter(queryset=Currency.objects.all())
     player = django_filters.NumberFilter(field_name="player_id", label="Player id")
 
     class Meta:
@@ -192,10 +198,10 @@ class AccountFilterSet(ScopedFilterSet):
 
 
 class PaymentMethodFilterSet(ScopedFilterSet):
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
-    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
+    psp = CachedModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
     kind = django_filters.ChoiceFilter(choices=PaymentMethod.Kind.choices, label="Method")
-    currency = django_filters.ModelChoiceFilter(queryset=Currency.objects.all())
+    currency = CachedModelChoiceFilter(queryset=Currency.objects.all())
     enabled = django_filters.ChoiceFilter(
         choices=[("on", "On"), ("off", "Off")], method="filter_enabled", label="State"
     )
@@ -210,7 +216,7 @@ class PaymentMethodFilterSet(ScopedFilterSet):
 
 
 class PspEventFilterSet(ScopedFilterSet):
-    psp = django_filters.ModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
+    psp = CachedModelChoiceFilter(queryset=Psp.objects.none(), label="PSP")
     status = django_filters.MultipleChoiceFilter(choices=PspInboxEvent.Status.choices)
     reference = django_filters.CharFilter(field_name="psp_reference", label="PSP reference")
     event = django_filters.CharFilter(field_name="event_id", label="Event id")

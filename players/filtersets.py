@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q
 
+from backoffice.cached_choices import CachedModelChoiceFilter
 from backoffice.models import Brand
 
 from .forms import BootstrapMixin
@@ -44,7 +45,7 @@ class PlayerFilterSet(django_filters.FilterSet):
         label="Search", method="filter_q",
         widget=forms.TextInput(attrs={"placeholder": "Id, username, email, phone, name"}),
     )  # fmt: skip
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
     status = django_filters.MultipleChoiceFilter(choices=Player.Status.choices)
     country = django_filters.CharFilter(
         method="filter_upper", label="Country",
@@ -55,7 +56,7 @@ class PlayerFilterSet(django_filters.FilterSet):
         widget=forms.TextInput(attrs={"placeholder": "e.g. EUR", "maxlength": 8}),
     )  # fmt: skip
     kyc_level = django_filters.TypedChoiceFilter(choices=KYC_LEVELS, coerce=int, label="KYC level")
-    tag = django_filters.ModelChoiceFilter(queryset=Tag.objects.all(), method="filter_tag")
+    tag = CachedModelChoiceFilter(queryset=Tag.objects.all(), method="filter_tag")
     restriction = django_filters.ChoiceFilter(
         choices=RESTRICTION_CHOICES, method="filter_restriction"
     )

@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice.cached_choices import CachedModelChoiceFilter
 from backoffice.models import Brand
 from players.filtersets import FilterForm
 from players.models import Player
@@ -42,8 +43,8 @@ class TicketFilterSet(django_filters.FilterSet):
     priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
     category = django_filters.ChoiceFilter(choices=Ticket.Category.choices)
     team = django_filters.ChoiceFilter(choices=TEAM_CHOICES)
-    assignee = django_filters.ModelChoiceFilter(queryset=ticket_workers())
-    brand = django_filters.ModelChoiceFilter(queryset=Brand.objects.none())
+    assignee = CachedModelChoiceFilter(queryset=ticket_workers())
+    brand = CachedModelChoiceFilter(queryset=Brand.objects.none())
     sla = django_filters.ChoiceFilter(choices=SLA_CHOICES, method="filter_sla", label="SLA")
     is_dispute = django_filters.BooleanFilter(
         label="Disputes only", widget=forms.CheckboxInput, method="filter_dispute"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from backoffice.cached_choices import CachedModelChoiceField
 from backoffice.models import Brand
 from players.forms import BootstrapMixin
 
@@ -124,7 +125,7 @@ class BulkForm(BootstrapMixin, forms.Form):
     """The bulk bar above the queue table; ticket ids come from the row checkboxes."""
 
     action = forms.ChoiceField(choices=[("", "Action…"), *BULK_ACTIONS.items()])
-    assignee = forms.ModelChoiceField(
+    assignee = CachedModelChoiceField(
         queryset=None, required=False, empty_label="Assignee (for Assign)…"
     )
     priority = forms.ChoiceField(

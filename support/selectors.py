@@ -24,11 +24,12 @@ def tickets_for(user, action: str = "view") -> QuerySet[Ticket]:
 
 
 def user_teams(user) -> list[str]:
-    """The teams (role names) `user` belongs to; cached on the user for the request."""
-    cached = getattr(user, "_support_teams", None)
+    """The teams (role names) `user` belongs to; cached on the user for the request (and
+    between requests in the session, see backoffice.permission_cache)."""
+    cached = getattr(user, "_role_names", None)
     if cached is None:
         cached = list(user.groups.values_list("name", flat=True))
-        user._support_teams = cached
+        user._role_names = cached
     return cached
 
 

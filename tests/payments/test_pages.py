@@ -31,7 +31,7 @@ def test_transaction_list_filters_and_stays_within_a_query_budget(
         credited_deposit(player, amount)
     _, client = payments_client
     client.get("/payments/transactions/")  # the first request of a process loads exponents
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(10):
         response = client.get("/payments/transactions/?kind=deposit&amount_min=100&amount_max=500")
     assert response.status_code == 200
     body = response.content.decode()
@@ -42,7 +42,7 @@ def test_transaction_list_filters_and_stays_within_a_query_budget(
     # more rows do not mean more queries
     for amount in range(20):
         credited_deposit(player, 30_000 + amount)
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(10):
         assert client.get("/payments/transactions/?kind=deposit").status_code == 200
 
 
@@ -194,7 +194,7 @@ def test_ledger_and_account_pages(player, fund, payments_client, django_assert_m
     txn = fund(player, 7_000)
     _, client = payments_client
     client.get("/payments/ledger/")
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(10):
         assert client.get(f"/payments/ledger/?player={player.pk}").status_code == 200
     detail = client.get(f"/payments/ledger/transactions/{txn.pk}/").content.decode()
     assert "70.00 EUR" in detail and "-70.00 EUR" in detail
