@@ -220,8 +220,9 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
     New exceptions and changed ones get their history rows in the same set-based statements
     (a bulk write bypasses simple-history's signals). Returns {"new", "seen_again",
     "cleared"}."""
+    cursor.execute(f"CREATE TEMP TABLE recon_found ON COMMIT DROP AS {FOUND_SQL}")
     cursor.execute(
-        f"""
+        """
         CREATE TEMP TABLE recon_upserted ON COMMIT DROP AS
         WITH upserted AS (
             INSERT INTO payments_reconciliationexception AS e (
@@ -233,7 +234,7 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
                    psp_reference, merchant_reference, line_no, line_count, psp_kind,
                    psp_amount, psp_currency, psp_status, psp_occurred_at, our_amount,
                    our_currency, our_status, 'open', '', now()
-            FROM ({FOUND_SQL}) AS found
+            FROM recon_found
             ORDER BY line_no NULLS LAST, payment_id  -- ids in the report's order
             ON CONFLICT (psp_id, kind, match_key) DO UPDATE
                SET last_report_id = EXCLUDED.last_report_id,
@@ -264,15 +265,17 @@ def record_exceptions(cursor, *, report_id: int, psp_id: int, brand_id: int) -> 
         """,
         {"psp": psp_id, "brand": brand_id, "report": report_id},
     )
-    # Clearing compares the open breaks with the matched lines. The open breaks are few and
-    # the lines many: one pass over the lines looks each up in the (hashed) open breaks, not
-    # the other way round; with no open break, the lines are not read at all.
+    # Clearing compares the open breaks with the matched lines. A break this run found (or
+    # found again) is not matched by it, so only the others are candidates. They are few
+    # and the lines many: one pass over the lines looks each up in the (hashed) candidates,
+    # not the other way round; with no candidate, the lines are not read at all.
     cursor.execute(
         """
         CREATE TEMP TABLE recon_cleared ON COMMIT DROP AS
         WITH open_breaks AS MATERIALIZED (
             SELECT id, match_key, payment_id FROM payments_reconciliationexception
              WHERE psp_id = %(psp)s AND status = 'open' AND kind <> 'duplicate'
+               AND (kind, match_key) NOT IN (SELECT kind, match_key FROM recon_found)
         ), hits AS MATERIALIZED (
             SELECT psp_reference, payment_id FROM recon_result
              WHERE class = 'matched'

@@ -38,7 +38,7 @@ PROGRESS_TTL = 6 * 3600
 # once (and lets a caller run several reports in one transaction, as the tests do).
 DROP_STAGING = (
     "DROP VIEW IF EXISTS recon_lines; DROP TABLE IF EXISTS recon_raw, recon_fields, "
-    "recon_dups, recon_result, recon_missing, recon_upserted, recon_cleared"
+    "recon_dups, recon_result, recon_missing, recon_found, recon_upserted, recon_cleared"
 )
 
 
