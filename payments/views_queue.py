@@ -21,7 +21,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, PermissionDenied
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -182,9 +182,12 @@ def queue_counts(user, filtered=None) -> dict:
         columns["w_shown"] = ExpressionWrapper(
             Q(pk__in=filtered.values("pk")), output_field=BooleanField()
         )
-    inner, inner_params = (
-        waiting.order_by("pk").values(**columns)[: limit + 1].query.sql_with_params()
-    )
+    try:
+        inner, inner_params = (
+            waiting.order_by("pk").values(**columns)[: limit + 1].query.sql_with_params()
+        )
+    except EmptyResultSet:  # no brand in scope (or no permission): nothing waits for them
+        waiting, inner, inner_params = None, None, []
     # The outer query counts the rows the LIMIT-ed inner one found: the ORM cannot aggregate
     # over a sliced queryset with GROUP BY, and filtering the slice again by id would make
     # PostgreSQL scan every withdrawal.
@@ -201,23 +204,28 @@ def queue_counts(user, filtered=None) -> dict:
     if filtered is not None:
         aggregates.append(("filtered", "COUNT(*) FILTER (WHERE w_shown)", []))
     for key, subset in (
-        ("mine", waiting.filter(review__assignee=user.pk)),
-        ("assigned", waiting.filter(review__assignee__isnull=False)),
-        ("follow_up_due", waiting.filter(review__follow_up_at__lte=now)),
+        ("mine", Q(review__assignee=user.pk)),
+        ("assigned", Q(review__assignee__isnull=False)),
+        ("follow_up_due", Q(review__follow_up_at__lte=now)),
     ):
-        sql, values = subset.order_by().values("pk")[: limit + 1].query.sql_with_params()
-        aggregates.append((key, f"(SELECT COUNT(*) FROM ({sql}) AS {key})", list(values)))
+        if waiting is not None:
+            sql, values = (
+                waiting.filter(subset).order_by().values("pk")[: limit + 1].query.sql_with_params()
+            )
+            aggregates.append((key, f"(SELECT COUNT(*) FROM ({sql}) AS {key})", list(values)))
     select = ", ".join(expr for _, expr, _ in aggregates)
     params = [v for _, _, values in aggregates for v in values]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT w_path, {select} FROM ({inner}) AS waiting GROUP BY w_path",
-            [*params, *inner_params],
-        )
-        rows = {
-            path: dict(zip([key for key, *_ in aggregates], found, strict=True))
-            for path, *found in cursor.fetchall()
-        }
+    rows = {}
+    if inner is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT w_path, {select} FROM ({inner}) AS waiting GROUP BY w_path",
+                [*params, *inner_params],
+            )
+            rows = {
+                path: dict(zip([key for key, *_ in aggregates], found, strict=True))
+                for path, *found in cursor.fetchall()
+            }
     table = []
     for path, label in PATH_ROWS:
         row = rows.get(path, {})

@@ -127,6 +127,17 @@ def test_the_counts_badges_and_row_count_match_the_queue(
     assert client.get(url, {"path": "review"}).context["row_count_capped"] is True
 
 
+def test_a_payments_user_without_brands_sees_an_empty_queue(waiting, make_staff, client_for):
+    response = client_for(make_staff("Payments", brands=[])).get(
+        reverse("payments:withdrawal_queue")
+    )
+    assert response.status_code == 200
+    counts = response.context["counts"]
+    assert (counts["total"], counts["mine"], counts["unassigned"]) == (0, 0, 0)
+    assert response.context["row_count"] == 0
+    assert "No withdrawal waits for a decision here" in response.content.decode()
+
+
 def test_filters_by_path_reason_amount_and_mine(waiting, lead, client_for):
     client = client_for(lead)
     url = reverse("payments:withdrawal_queue")
