@@ -376,8 +376,6 @@ def _fast_sql(fmt: ReportFormat, currencies: dict[str, int]) -> str:
     amount = c["amount"]
     if fmt.amount_format == "minor":
         amount_value = f"{amount}::bigint"
-        minor = "amount_value"
-        amount_final = "minor"
         amount_error = "'amount is not a whole number of minor units'"
     else:
         # numeric reads "1e3", "NaN" and "Infinity" too: not amounts in a report.
@@ -392,9 +390,36 @@ def _fast_sql(fmt: ReportFormat, currencies: dict[str, int]) -> str:
             f"decimal number', amount_text, currency, {exponent_case})"
         )
     at = c["occurred_at"]
-    # Each level ends with OFFSET 0 so that PostgreSQL computes its values once per line:
-    # a subquery it flattens into the next has its expressions copied into every place that
-    # reads them (the date's conversion three times, say).
+    # The conversions sit in a subquery that ends with OFFSET 0, so that PostgreSQL computes
+    # them once per line: a subquery it flattens into the next level has its expressions
+    # copied into every place that reads them (the date's conversion three times, say). Each
+    # such level costs a copy of the row, so there are as few as the amount needs.
+    typed = f"""(
+        SELECT n + 1 AS line_no, shape_error,
+               {c["psp_reference"]} AS psp_reference,
+               NULLIF({c["merchant_reference"]}, '') AS merchant_reference,
+               {c["kind"]} AS kind_word,
+               {c["status"]} AS status_word,
+               {c["currency"]} AS currency_text,
+               {kind_case} AS kind,
+               {status_case} AS status,
+               {currency_case} AS currency,
+               {amount} AS amount_text,
+               {amount_value} AS {"amount" if fmt.amount_format == "minor" else "amount_value"},
+               CASE WHEN length({at}) >= 10 AND substr({at}, 5, 1) = '-'
+                         AND substr({at}, 8, 1) = '-'
+                    THEN {at}::timestamptz END AS occurred_at
+        FROM recon_fields
+        OFFSET 0
+    ) AS typed"""
+    if fmt.amount_format == "minor":
+        source = typed
+    else:
+        source = f"""(
+    SELECT scaled.*, {amount_final} AS amount
+    FROM (SELECT typed.*, {minor} AS minor FROM {typed} OFFSET 0) AS scaled
+    OFFSET 0
+) AS converted"""
     return f"""
 SELECT line_no, psp_reference, merchant_reference, kind, status, currency, amount,
        occurred_at,
@@ -424,33 +449,7 @@ SELECT line_no, psp_reference, merchant_reference, kind, status, currency, amoun
               WHEN occurred_at < '2000-01-01' OR occurred_at >= '2101-01-01'
               THEN 'the date is out of range' END
        ], NULL), '{{}}') END AS errors
-FROM (
-  SELECT scaled.*, {amount_final} AS amount
-  FROM (
-    SELECT typed.*, {minor} AS minor
-    FROM (
-        SELECT n + 1 AS line_no, shape_error,
-               {c["psp_reference"]} AS psp_reference,
-               NULLIF({c["merchant_reference"]}, '') AS merchant_reference,
-               {c["kind"]} AS kind_word,
-               {c["status"]} AS status_word,
-               {c["currency"]} AS currency_text,
-               {kind_case} AS kind,
-               {status_case} AS status,
-               {currency_case} AS currency,
-               {amount} AS amount_text,
-               {amount_value} AS amount_value,
-               CASE WHEN length({at}) >= 10 AND substr({at}, 5, 1) = '-'
-                         AND substr({at}, 8, 1) = '-'
-                    THEN {at}::timestamptz END AS occurred_at
-        FROM recon_fields
-        OFFSET 0
-    ) AS typed
-    OFFSET 0
-  ) AS scaled
-  OFFSET 0
-) AS converted
-OFFSET 0
+FROM {source}
 """
 
 

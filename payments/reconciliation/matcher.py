@@ -70,8 +70,8 @@ LEFT JOIN payments_payment b
 CREATE TEMP TABLE recon_result ON COMMIT DROP AS
 SELECT l.line_no, l.psp_reference, l.merchant_reference, l.kind, l.status, l.currency,
        l.amount, l.occurred_at, l.errors, {ours["id"]} AS payment_id,
-       CASE WHEN l.errors IS NOT NULL THEN NULL
-            WHEN {ours["id"]} IS NULL THEN 'missing_ours'
+       -- (a line with errors gets a class too: the file is rejected, nothing is kept)
+       CASE WHEN {ours["id"]} IS NULL THEN 'missing_ours'
             WHEN {ours["currency_id"]} <> l.currency THEN 'currency_mismatch'
             WHEN {ours["amount"]} <> l.amount THEN 'amount_mismatch'
             WHEN {ours["kind"]} <> l.kind OR NOT ({agreeing}) THEN 'status_mismatch'
