@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import functools
 
+from django import forms
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.loader import get_template
 from django.templatetags.l10n import localize as localize_filter
 from django.templatetags.l10n import unlocalize as unlocalize_filter
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeData, SafeString, mark_safe
 from django_tables2 import utils
 from django_tables2.columns.base import LinkTransform
 from django_tables2.columns.linkcolumn import BaseLinkColumn
@@ -314,3 +316,57 @@ def _generic_row(row, context) -> str:
         for column, cell in row.items()
     ]
     return f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>"
+
+
+# --- filter-form drop-downs ---------------------------------------------------------------------
+
+_PLAIN = Context(autoescape=True)
+
+
+def _stringformat(value) -> str:
+    """`{{ value|stringformat:'s' }}` then autoescape, as Django's widget templates do."""
+    text = "%s" % (str(value) if isinstance(value, tuple) else value)
+    return conditional_escape(mark_safe(text) if isinstance(value, SafeData) else text)
+
+
+def _attrs(attrs: dict) -> str:
+    """django/forms/widgets/attrs.html."""
+    out = []
+    for name, value in attrs.items():
+        if value is not False:
+            out.append(f" {conditional_escape(name)}")
+            if value is not True:
+                out.append(f'="{_stringformat(value)}"')
+    return "".join(out)
+
+
+def _render_select(widget, name, value, attrs=None, renderer=None) -> SafeString:
+    """Django's select.html and select_option.html, in Python: one template render per option
+    made a filter form with a few drop-downs a fifth of a list page's time."""
+    w = widget.get_context(name, value, attrs)["widget"]
+    out = [f'<select name="{conditional_escape(w["name"])}"{_attrs(w["attrs"])}>']
+    for group_name, group_choices, _index in w["optgroups"]:
+        if group_name:
+            out.append(f'\n  <optgroup label="{render_value_in_context(group_name, _PLAIN)}">')
+        for option in group_choices:
+            label = render_value_in_context(option["label"], _PLAIN)
+            out.append(
+                f'\n  <option value="{_stringformat(option["value"])}"'
+                f"{_attrs(option['attrs'])}>{label}</option>\n"  # the included file's newline
+            )
+        if group_name:
+            out.append("\n  </optgroup>")
+    out.append("\n</select>")
+    return mark_safe("".join(out))
+
+
+def speed_up_selects(form) -> None:
+    """Draw the form's plain Select and SelectMultiple widgets without the template engine."""
+    for field in form.fields.values():
+        widget = field.widget
+        if (
+            type(widget) in (forms.Select, forms.SelectMultiple)
+            and widget.template_name == type(widget).template_name
+            and widget.option_template_name == type(widget).option_template_name
+        ):
+            widget.render = functools.partial(_render_select, widget)

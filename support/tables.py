@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.middleware.csrf import get_token
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -40,9 +42,9 @@ class TicketTable(tables.Table):
     status = tables.Column(orderable=False)
     priority = tables.Column(orderable=False)
     team = tables.Column(orderable=False)
-    assignee = tables.TemplateColumn(
-        template_name="support/partials/_assignee_cell.html", orderable=False
-    )
+    # The name, "You", or a Claim button on open unassigned tickets; drawn in Python (a
+    # template per row was a third of the queue's rendering time).
+    assignee = tables.Column(orderable=False, empty_values=())
     sla_due_at = tables.Column(verbose_name="SLA due")
     updated_at = tables.Column(verbose_name="Updated")
 
@@ -86,6 +88,26 @@ class TicketTable(tables.Table):
 
     def render_updated_at(self, value):
         return reltime(value)
+
+    def render_assignee(self, record):
+        request = getattr(self, "request", None)
+        user = getattr(request, "user", None)
+        if record.assignee_id:
+            if user is not None and record.assignee_id == user.pk:
+                return mark_safe("<strong>You</strong>")
+            return record.assignee.get_username()
+        if record.is_open and user is not None and user.has_perm("support.change_ticket"):
+            if not hasattr(self, "_csrf_token"):
+                self._csrf_token = get_token(request)
+            url = reverse("support:ticket_claim", kwargs={"pk": record.pk})
+            return format_html(
+                '<form method="post" action="{}" hx-post="{}" hx-target="this" '
+                'hx-swap="outerHTML"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<button class="btn btn-sm btn-outline-primary py-0" type="submit">Claim'
+                '<span class="visually-hidden"> ticket #{}</span></button></form>',
+                url, url, self._csrf_token, record.pk,
+            )  # fmt: skip
+        return mark_safe('<span class="text-body-secondary">—</span>')
 
 
 class MacroTable(tables.Table):

@@ -17,6 +17,7 @@ from django.views.generic import FormView, TemplateView
 
 from backoffice.exceptions import BackofficeError
 from backoffice.links import object_url
+from backoffice.tables_speed import speed_up_selects
 from backoffice.views_base import ObjectListView, ScopedDetailView, StaffRequiredMixin
 from players.panels import header_items_for
 from players.selectors import players_for
@@ -81,10 +82,12 @@ class TicketListView(ObjectListView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         user = self.request.user
+        bulk_form = BulkForm(initial={"next": self.request.get_full_path()})
+        speed_up_selects(bulk_form)
         ctx.update(
             current_queue=self.request.GET.get("queue", ""),
             may_work=user.has_perm("support.change_ticket"),
-            bulk_form=BulkForm(initial={"next": self.request.get_full_path()}),
+            bulk_form=bulk_form,
             **_queue_context(user),
         )
         return ctx
