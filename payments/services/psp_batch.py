@@ -507,9 +507,14 @@ def _plain(value):
     return str(value) if isinstance(value, str) else value  # TextChoices members as text
 
 
+_TRACKED: list[str] = []
+
+
 def _version(payment: Payment) -> dict:
     """The payment's tracked fields, as its history stores them."""
-    return {f.attname: getattr(payment, f.attname) for f in Payment.history.model.tracked_fields}
+    if not _TRACKED:  # `Payment.history` builds a manager on every access: read it once
+        _TRACKED.extend(f.attname for f in Payment.history.model.tracked_fields)
+    return {name: getattr(payment, name) for name in _TRACKED}
 
 
 def insert_rows(model, rows: list[dict]) -> None:
