@@ -126,20 +126,24 @@ BEGIN
 
     IF cardinality(v_fresh) > 0 THEN
         -- 2. lock in id order (two postings never deadlock) and read the accounts once
-        SELECT array_agg(DISTINCT l.account ORDER BY l.account) INTO v_accounts
-        FROM unnest(l_transfers, l_accounts) AS l(pos, account)
-        JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos;
         SELECT array_agg(a.id ORDER BY a.id), array_agg(a.brand_id ORDER BY a.id),
                array_agg(a.player_id ORDER BY a.id), array_agg(a.currency_id ORDER BY a.id),
                array_agg(a.kind ORDER BY a.id), array_agg(a.balance ORDER BY a.id),
-               array_agg(c.exponent ORDER BY a.id)
-        INTO a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances, a_exponents
+               array_agg(c.exponent ORDER BY a.id),
+               (SELECT array_agg(DISTINCT l.account ORDER BY l.account)
+                FROM unnest(l_transfers, l_accounts) AS l(pos, account)
+                JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos)
+        INTO a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances, a_exponents,
+             v_accounts
         FROM (SELECT id, brand_id, player_id, currency_id, kind, balance
-              FROM payments_account WHERE id = ANY (v_accounts)
+              FROM payments_account
+              WHERE id IN (SELECT l.account
+                           FROM unnest(l_transfers, l_accounts) AS l(pos, account)
+                           JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos)
               ORDER BY id FOR UPDATE) a
         JOIN payments_currency c ON c.code = a.currency_id;
 
-        -- 3. checks, reported for the first transfer that fails, in the order given
+        -- 3. an unknown account fails before anything else
         IF coalesce(cardinality(a_ids), 0) < cardinality(v_accounts) THEN
             RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = format(
                 'Unknown account(s): [%s].', (
@@ -147,17 +151,25 @@ BEGIN
                     WHERE x <> ALL (coalesce(a_ids, '{}'))));
         END IF;
 
+        -- 3. checks and 4. writes in one statement: nothing is written when a check fails,
+        -- and the first failure (of the first transfer, in the order given) is raised right
+        -- after. The writes: entries with their running balance, the cached balances, the
+        -- players' timeline events.
         WITH legs AS (
-            SELECT l.pos, l.ord, l.account, l.amount, a.brand_id, a.player_id, a.currency_id,
-                   a.kind, a.balance + sum(l.amount) OVER w AS after,
-                   t.brand AS t_brand, t.player AS t_player
+            SELECT l.pos, l.ord, l.account, l.amount, f.id AS txn_id, a.brand_id, a.player_id,
+                   a.currency_id, a.kind, a.exponent, t.at, t.label, t.player AS t_player,
+                   t.brand AS t_brand, t.kind AS t_kind, t.descr,
+                   a.balance + sum(l.amount) OVER w AS after
             FROM unnest(l_transfers, l_accounts, l_amounts) WITH ORDINALITY
                  AS l(pos, account, amount, ord)
-            JOIN unnest(v_fresh) AS f(pos) ON f.pos = l.pos
-            JOIN unnest(t_brands, t_players) WITH ORDINALITY AS t(brand, player, pos)
+            JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = l.pos
+            JOIN unnest(t_brands, t_players, t_kinds, t_descriptions, t_created_at, t_labels)
+                 WITH ORDINALITY AS t(brand, player, kind, descr, at, label, pos)
                  ON t.pos = l.pos
-            JOIN unnest(a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances)
-                 AS a(id, brand_id, player_id, currency_id, kind, balance) ON a.id = l.account
+            JOIN unnest(a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances,
+                        a_exponents)
+                 AS a(id, brand_id, player_id, currency_id, kind, balance, exponent)
+                 ON a.id = l.account
             WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)
         ), problems AS (
             SELECT pos, 1 AS rank, ord, 'LG001' AS code,
@@ -191,54 +203,40 @@ BEGIN
                                      'currency', currency_id, 'available', after - amount,
                                      'needed', -amount)::text
             FROM legs WHERE player_id IS NOT NULL AND after < 0
-        )
-        SELECT * INTO v_bad FROM problems ORDER BY pos, rank, ord LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = v_bad.code, MESSAGE = v_bad.message,
-                DETAIL = coalesce(v_bad.detail, '');
-        END IF;
-
-        -- 4. entries with their running balance, cached balances, timeline events
-        WITH legs AS (
-            SELECT l.pos, l.ord, l.account, l.amount, f.id AS txn_id, a.brand_id, a.player_id,
-                   a.currency_id, a.kind, a.exponent, t.at, t.label, t.player AS t_player,
-                   t.brand AS t_brand, t.kind AS t_kind, t.descr,
-                   a.balance + sum(l.amount) OVER w AS after
-            FROM unnest(l_transfers, l_accounts, l_amounts) WITH ORDINALITY
-                 AS l(pos, account, amount, ord)
-            JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = l.pos
-            JOIN unnest(t_brands, t_players, t_kinds, t_descriptions, t_created_at, t_labels)
-                 WITH ORDINALITY AS t(brand, player, kind, descr, at, label, pos)
-                 ON t.pos = l.pos
-            JOIN unnest(a_ids, a_brands, a_players, a_currencies, a_kinds, a_balances,
-                        a_exponents)
-                 AS a(id, brand_id, player_id, currency_id, kind, balance, exponent)
-                 ON a.id = l.account
-            WINDOW w AS (PARTITION BY l.account ORDER BY l.ord)
+        ), first_problem AS (
+            SELECT * FROM problems ORDER BY pos, rank, ord LIMIT 1
         ), entries AS (
             INSERT INTO payments_ledgerentry (transaction_id, account_id, brand_id, player_id,
                 currency_id, amount, balance_after, created_at)
             SELECT txn_id, account, brand_id, player_id, currency_id, amount, after, at
-            FROM legs ORDER BY ord
+            FROM legs WHERE NOT EXISTS (SELECT FROM first_problem) ORDER BY ord
         ), balances AS (
             UPDATE payments_account a SET balance = a.balance + d.total
             FROM (SELECT account, sum(amount) AS total FROM legs GROUP BY account) d
-            WHERE a.id = d.account
+            WHERE a.id = d.account AND NOT EXISTS (SELECT FROM first_problem)
+        ), timeline AS (
+            INSERT INTO players_timelineevent (player_id, brand_id, occurred_at, kind, action,
+                summary, object_type, object_id, actor_label, visibility, data)
+            SELECT t_player, t_brand, at, 'ledger', 'ledger.' || t_kind,
+                   left(label || ': '
+                        || string_agg(kind || ' ' || CASE WHEN amount > 0 THEN '+' ELSE '−' END
+                                      || payments_format_money(abs(amount), currency_id,
+                                                               exponent),
+                                      ', ' ORDER BY ord) FILTER (WHERE player_id IS NOT NULL)
+                        || CASE WHEN descr <> '' THEN ' — ' || descr ELSE '' END, 300),
+                   'payments.ledgertransaction', txn_id::text, p_actor_label, '',
+                   jsonb_build_object('transaction_id', txn_id)
+            FROM legs
+            WHERE label IS NOT NULL AND t_player IS NOT NULL
+              AND NOT EXISTS (SELECT FROM first_problem)
+            GROUP BY pos, txn_id, t_player, t_brand, at, t_kind, label, descr
+            ORDER BY pos
         )
-        INSERT INTO players_timelineevent (player_id, brand_id, occurred_at, kind, action,
-            summary, object_type, object_id, actor_label, visibility, data)
-        SELECT t_player, t_brand, at, 'ledger', 'ledger.' || t_kind,
-               left(label || ': '
-                    || string_agg(kind || ' ' || CASE WHEN amount > 0 THEN '+' ELSE '−' END
-                                  || payments_format_money(abs(amount), currency_id, exponent),
-                                  ', ' ORDER BY ord) FILTER (WHERE player_id IS NOT NULL)
-                    || CASE WHEN descr <> '' THEN ' — ' || descr ELSE '' END, 300),
-               'payments.ledgertransaction', txn_id::text, p_actor_label, '',
-               jsonb_build_object('transaction_id', txn_id)
-        FROM legs
-        WHERE label IS NOT NULL AND t_player IS NOT NULL
-        GROUP BY pos, txn_id, t_player, t_brand, at, t_kind, label, descr
-        ORDER BY pos;
+        SELECT * INTO v_bad FROM first_problem;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = v_bad.code, MESSAGE = v_bad.message,
+                DETAIL = coalesce(v_bad.detail, '');
+        END IF;
     END IF;
 
     -- replays: one index probe each (COALESCE evaluates the subquery only when needed)

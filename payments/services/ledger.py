@@ -1,20 +1,24 @@
 """Posting to the ledger: the only code that writes entries or changes a cached balance.
 
 A posting is one `LedgerTransaction` and its entries. `do_post_transfer` and the batched
-`do_post_transfers_batch` run the same four statements whatever the number of legs:
+`do_post_transfers_batch` validate the legs in Python and send everything as ONE statement, a
+call of the PL/pgSQL function `payments_ledger_post` (migration payments 0005), which:
 
-1. insert the transaction headers with `ON CONFLICT (idempotency_key) DO NOTHING`: the unique
+1. inserts the transaction headers with `ON CONFLICT (idempotency_key) DO NOTHING`: the unique
    index decides a race between two posts of the same key (the second waits for the first to
    commit, then finds the key taken and returns the first posting, or raises
    `IdempotencyConflict` when the legs differ);
-2. lock every account touched, in id order, with one `SELECT ... ORDER BY id FOR UPDATE`
-   (a fixed order, so two postings never deadlock), and refuse a player balance below zero;
-3. insert the entries and update the cached balances in one statement (a data-modifying CTE
-   feeding `UPDATE ... FROM (VALUES ...)`);
-4. append the player's timeline events.
+2. locks every account touched, in id order, with one `SELECT ... ORDER BY id FOR UPDATE`
+   (a fixed order, so two postings never deadlock), and refuses a player balance below zero,
+   an unknown account, a foreign brand, unbalanced legs or another player's wallet (custom
+   SQLSTATEs LG001-LG003, turned back into the exceptions of `payments.exceptions` here);
+3. inserts the entries with their running `balance_after`, updates the cached balances and
+   appends the players' timeline events in one statement.
 
-Statement 3 bypasses model signals on purpose: entries are their own history and the balance is
-kept out of the account's history.
+Outside a transaction that statement commits on its own: one round trip per posting, and the
+row locks are held only for the function and the commit. Inside the caller's transaction it is
+one more statement of it. Entries, balances and timeline rows bypass model signals on purpose:
+entries are their own history and the balance is kept out of the account's history.
 """
 
 from __future__ import annotations
@@ -185,7 +189,7 @@ def do_post_transfer(
 def do_post_transfers_batch(
     transfers: Sequence[Transfer], *, acting_user=None
 ) -> list[LedgerTransaction]:
-    """Post many transfers in one database transaction with the same four statements as one.
+    """Post many transfers in one database transaction, in the same one statement as one.
 
     For imports and game-round batches: the accounts of the whole batch are locked once, in id
     order, and the transfers are applied in the order given. All or nothing: one transfer that
