@@ -325,6 +325,23 @@ def test_intake_is_one_statement_once_the_psp_is_cached(card_method, player):
     assert result.outcome == "accepted" and len(ctx.captured_queries) == 1
 
 
+def test_a_delivery_through_the_whole_stack_is_one_query(card_method, player, client):
+    """Middleware included: no session, user or second-factor lookup for the webhook URL."""
+    psp = card_method.psp
+
+    def post(event):
+        d = sign_delivery(psp, event)
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in d.headers.items()}
+        extra.pop("HTTP_CONTENT_TYPE", None)
+        return client.post(d.path, data=d.body, content_type="application/json", **extra)
+
+    assert post(_ev("m_", 1, "p1", player, "captured")).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert post(_ev("m_", 2, "p2", player, "captured")).json() == {"status": "accepted"}
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["WITH"]
+    assert "INSERT INTO" in ctx.captured_queries[0]["sql"]
+
+
 def test_keys_changed_elsewhere_are_seen_at_once(card_method, player):
     """Another process rotates the keys (no signal reaches this one): the cached copy is checked
     by the insert itself, so a delivery signed with the revoked key is refused on the very next
