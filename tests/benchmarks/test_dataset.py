@@ -23,8 +23,9 @@ def _schema() -> set[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename, indexname, '' FROM pg_indexes WHERE schemaname = 'public' "
-            "UNION ALL SELECT conrelid::regclass::text, conname, contype::text || convalidated::text "
-            "FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
+            "UNION ALL SELECT conrelid::regclass::text, conname, "
+            "contype::text || convalidated::text FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace"
         )
         return {row for row in cursor.fetchall() if not row[0].startswith("bench_")}
 
