@@ -42,8 +42,11 @@ def brand_ids_for(user) -> frozenset[int] | None:
 
 
 def forget_brand_cache(user) -> None:
-    """Drop the per-request cache after brand grants change."""
-    for attr in ("_brand_ids_cache", "_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+    """Drop the per-request cache after brand grants or roles change (the session's copy is
+    dropped by `permission_cache`, on the same change)."""
+    for attr in (
+        "_brand_ids_cache", "_perm_cache", "_user_perm_cache", "_group_perm_cache", "_role_names",
+    ):  # fmt: skip
         if hasattr(user, attr):
             delattr(user, attr)
 
