@@ -124,6 +124,16 @@ BEGIN
         END IF;
     END IF;
 
+    -- the result, before taking any lock (RETURN QUERY does not leave the function); replays
+    -- cost one index probe each (COALESCE evaluates the subquery only when needed)
+    RETURN QUERY
+    SELECT coalesce(f.id, (SELECT x.id FROM payments_ledgertransaction x
+                           WHERE x.idempotency_key = k.key)),
+           k.key, f.id IS NULL
+    FROM unnest(t_keys) WITH ORDINALITY AS k(key, pos)
+    LEFT JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = k.pos
+    ORDER BY k.pos;
+
     IF cardinality(v_fresh) > 0 THEN
         -- 2. lock in id order (two postings never deadlock) and read the accounts once
         SELECT array_agg(a.id ORDER BY a.id), array_agg(a.brand_id ORDER BY a.id),
@@ -239,14 +249,6 @@ BEGIN
         END IF;
     END IF;
 
-    -- replays: one index probe each (COALESCE evaluates the subquery only when needed)
-    RETURN QUERY
-    SELECT coalesce(f.id, (SELECT x.id FROM payments_ledgertransaction x
-                           WHERE x.idempotency_key = k.key)),
-           k.key, f.id IS NULL
-    FROM unnest(t_keys) WITH ORDINALITY AS k(key, pos)
-    LEFT JOIN unnest(v_fresh, v_ids) AS f(pos, id) ON f.pos = k.pos
-    ORDER BY k.pos;
 END;
 $$;
 """
