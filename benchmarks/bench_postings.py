@@ -122,7 +122,7 @@ def _spread(world, worker, writers, count) -> list[float]:
     def post(i):
         slot = slots[i % len(slots)]
         return lambda: ledger.do_post_transfer(
-            idempotency_key=f"spread:{worker}:{i}",
+            idempotency_key=f"spread:{world['round']}:{worker}:{i}",
             kind="win",
             legs=[(world["tables"][slot], -1), (world["cash"][slot], 1)],
             brand=world["brand"],
@@ -141,7 +141,7 @@ def _hot(world, worker, writers, count) -> list[float]:
     def post(i):
         slot = slots[i % len(slots)]
         return lambda: ledger.do_post_transfer(
-            idempotency_key=f"hot:{worker}:{i}",
+            idempotency_key=f"hot:{world['round']}:{worker}:{i}",
             kind="deposit",
             legs=[(world["clearing"], -1), (world["cash"][slot], 1)],
             brand=world["brand"],
@@ -164,7 +164,7 @@ def _batched(world, worker, writers, count) -> list[float]:
             slot = slots[i % len(slots)]
             transfers.append(
                 Transfer(
-                    idempotency_key=f"batch:{worker}:{i}",
+                    idempotency_key=f"batch:{world['round']}:{worker}:{i}",
                     kind="deposit",
                     legs=[Leg(world["clearing"], -1), Leg(world["cash"][slot], 1)],
                     brand_id=world["brand"],
@@ -192,7 +192,7 @@ def _naive(world, worker, writers, count) -> list[float]:
             ids = sorted([world["clearing"], world["cash"][slot]])
             accounts = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids)}
             txn = LedgerTransaction.objects.create(
-                idempotency_key=f"naive:{worker}:{i}",
+                idempotency_key=f"naive:{world['round']}:{worker}:{i}",
                 kind="deposit",
                 fingerprint="-",
                 brand_id=world["brand"],
@@ -257,7 +257,7 @@ def _raw(world, worker, writers, count) -> list[float]:
             RAW_SQL,
             {
                 "ids": sorted([world["clearing"], cash]),
-                "key": f"raw:{worker}:{i}",
+                "key": f"raw:{world['round']}:{worker}:{i}",
                 "brand": world["brand"],
                 "player": world["players"][slot],
                 "clearing": world["clearing"],
@@ -354,8 +354,9 @@ def main() -> int:
         )
         print(f"{'scenario':<14} {'writers':>7} {'postings/s':>11} {'p50 ms':>8} {'p99 ms':>8}")
         runs: dict[str, list[dict]] = {s: [] for s in chosen}
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for scenario in chosen:
+                world["round"] = round_  # fresh idempotency keys each round
                 runs[scenario].append(_run(scenario, world, args.writers, args.postings))
                 if scenario != "naive ORM":  # its fingerprints are placeholders
                     problems = list(find_ledger_problems(limit_per_check=1))
