@@ -1,18 +1,21 @@
 """Reconciling a settlement report: `python -m benchmarks.bench_reconcile [--lines N]`.
 
-Builds, in a throwaway database (`bench_reconcile`, created and migrated here, dropped at the
-end unless --keepdb) on the PostgreSQL of DATABASE_URL, N payments through one card PSP and
-that PSP's settlement report of N lines (written with COPY ... TO, with a few planted breaks
-of every class), then measures, each in a fresh process:
+Builds, in a throwaway database (`bench_reconcile`, or BENCH_RECONCILE_DB when several runs
+share a server; created and migrated here, dropped at the end unless --keepdb) on the
+PostgreSQL of DATABASE_URL, N payments through one card PSP and that PSP's settlement report
+of N lines (written with COPY ... TO, with a few planted breaks of every class), then
+measures, each in a fresh process:
 
-- reconcile:  the real run (`payments.reconciliation.runner.run_report`): COPY into staging,
-              every line checked, classified, exceptions upserted, in one transaction;
+- reconcile:  the real command (`manage.py reconcile <psp> <file>`, called in the process):
+              COPY into staging, every line checked and classified, exceptions upserted, in
+              one transaction;
 - floor:      COPY of the same file into a temporary table plus one join that counts the
               matched lines: the least any reconciliation in PostgreSQL can do.
 
-For each: wall-clock seconds and the process's peak resident memory (and how much of it is
-above the same process's memory before the run), which stays flat as N grows because nothing
-walks the lines in Python.
+For each: wall-clock seconds and the process's peak resident memory (VmHWM) and how much of it
+is above the same process's memory before the run. With --small N (default 10,000) a second
+report of N lines is reconciled too, to show that the peak does not grow with the lines:
+nothing walks the lines in Python.
 """
 
 from __future__ import annotations
