@@ -1,10 +1,13 @@
 """PSP webhooks: verify and store (intake), then apply (exactly once in effect, any order).
 
-Intake (`do_receive_psp_webhook`) verifies the signature, stores the raw delivery in the inbox
-with `ON CONFLICT (psp, event_id) DO NOTHING` and, after commit, hands the row id to Celery.
-If Celery's broker is down the row is stored all the same; the sweeper applies it later.
+Intake (`do_receive_psp_webhook`) verifies the signature against a cached copy of the PSP,
+stores the raw delivery in the inbox with `ON CONFLICT (psp, event_id) DO NOTHING` (one
+statement, which also checks the cached keys are still current) and, after commit, wakes a
+worker (`tasks.enqueue_event`: at most one "drain the inbox" task per process and 0.2 s). If
+Celery's broker is down the row is stored all the same; the sweeper applies it later.
 
-Application (`do_apply_psp_event`) claims the row with `FOR UPDATE SKIP LOCKED`, locks the
+Application claims rows with `FOR UPDATE SKIP LOCKED`: in batches (`process_pending_events`,
+set-based in `psp_batch.apply_batch`) or one (`do_apply_psp_event`). Either way it locks the
 payment, and moves it to *the furthest state the PSP has told us about*: a "captured" that
 arrives before its "authorised" passes through authorised on the way (recorded as implied), and
 the late "authorised" then changes nothing. Every ledger posting is keyed by payment and
