@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -321,6 +322,8 @@ def main() -> int:
         return 0
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keepdb)
+        if not args.keepdb:  # the reports (75 MB at a million lines)
+            shutil.rmtree(media_root, ignore_errors=True)
 
 
 if __name__ == "__main__":
