@@ -469,7 +469,8 @@ def _format_params(fmt: ReportFormat) -> dict:
 @dataclass
 class Staged:
     """The file's lines are in `recon_fields` and readable, typed and checked, through the view
-    `recon_lines`; `bad_bytes` are the lines that could not be sent as they were."""
+    `recon_lines`; `bad_bytes` are the lines that could not be sent as they were; `careful`
+    says whether a value that would not convert made `read_lines` use the careful view."""
 
     fmt: ReportFormat
     bad_bytes: list[tuple[int, str]]
