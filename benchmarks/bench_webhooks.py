@@ -10,7 +10,9 @@ once (distinct event ids), so every answer is a real insert, not a duplicate.
 
 Then callback processing: `process_psp_inbox`'s `process_pending_events` (one process, the
 rate of one Celery worker) applies every stored event to the ledger; events per second, and the
-time a 100,000-event backlog would take at that rate. Then `check_ledger`.
+time a 100,000-event backlog would take at that rate. Then `check_ledger`. With
+`--backlog 100000 --players 20000` there is no intake: that many events are stored in bulk
+(as intake stores them) and the time to drain them all is measured.
 
 Without wrk, or with `--in-process`, intake falls back to posting through Django's test client
 from `--workers` processes (no HTTP server; not comparable with the target).
@@ -95,6 +97,46 @@ def _deliveries(psps, count: int, players: int, prefix: str = "") -> list[dict]:
             )
             out.append(sign_delivery(psp, event).as_record())
     return out
+
+
+def _store_backlog(psps, count: int, players: int) -> None:
+    """`count` events stored as intake stores them (bodies in each PSP's format), inserted in
+    bulk: the backlog a worker finds after an outage, without posting it first."""
+    from django.db import connection
+
+    from payments.models import PspInboxEvent
+    from payments.psp.base import PspEvent
+    from payments.psp.registry import get_adapter
+
+    rows = []
+    for i in range(count // 2):
+        psp = psps[i % 2]
+        adapter = get_adapter(psp.adapter)
+        base = {
+            "payment_kind": "deposit", "psp_reference": f"backlog_{i:07d}",
+            "player_ref": f"H{i % players:06d}", "amount": 1_000 + i % 900, "currency": "EUR",
+            "method": "card" if psp.adapter == "cardpay" else "open_banking", "country": "MT",
+        }  # fmt: skip
+        for n, status in enumerate(("authorised", "captured")):
+            event = PspEvent(event_id=f"bl_{i:07d}_{n}", event_type="", status=status, **base)
+            body = adapter.encode(event, created=time.time())
+            envelope = adapter.envelope(body)
+            rows.append(
+                (psp.pk, psp.brand_id, envelope.event_id, envelope.event_type,
+                 envelope.psp_reference, body.decode())
+            )  # fmt: skip
+    table = PspInboxEvent._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 10_000):
+            columns = [list(c) for c in zip(*rows[start : start + 10_000], strict=True)]
+            cursor.execute(
+                f"INSERT INTO {table} (psp_id, brand_id, event_id, event_type, psp_reference, "
+                f"received_at, headers, body, status, attempts, result) "
+                f"SELECT p, b, e, t, r, now(), '{{}}'::jsonb, x, 'pending', 0, '' "
+                f"FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+                f"%s::text[]) AS v(p, b, e, t, r, x)",
+                columns,
+            )
 
 
 def _post_in_process(chunk: list[dict]) -> int:
@@ -308,6 +350,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="Processes for --in-process.")
     parser.add_argument("--players", type=int, default=500)
     parser.add_argument("--in-process", action="store_true", help="No gunicorn: test client.")
+    parser.add_argument(
+        "--backlog", type=int, default=0,
+        help="No intake: store this many events in bulk, then time draining them.",
+    )  # fmt: skip
     parser.add_argument("--keepdb", action="store_true")
     parser.add_argument("--json", action="store_true", help="End with one JSON line of rates.")
     args = parser.parse_args()  # fmt: skip
@@ -333,7 +379,11 @@ def main() -> int:
     out: dict = {}
     try:
         psps = _world(args.players)
-        if over_http:
+        if args.backlog:
+            _store_backlog(psps, args.backlog, args.players)
+            print(f"Backlog: {args.backlog:,} events stored, {args.players:,} players")
+            accepted_ok, intake_met = True, None
+        elif over_http:
             db = settings.DATABASES["default"]
             db_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
             connections.close_all()
