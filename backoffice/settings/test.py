@@ -1,5 +1,7 @@
 """The test suite: real PostgreSQL and Redis, fast password hashing."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -11,7 +13,10 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env("REDIS_URL", default="redis://127.0.0.1:6379/0"),
-        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="bo-test"),
+        # One prefix per pytest-xdist worker: the workers share one Redis, and a role change in
+        # one worker's test must not invalidate the permission cache of the other's.
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="bo-test")
+        + os.environ.get("PYTEST_XDIST_WORKER", ""),
     }
 }
 STORAGES = {
