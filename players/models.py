@@ -128,6 +128,12 @@ class Player(models.Model):
             models.Index(fields=["external_ref"], name="player_external_ref"),
             models.Index(fields=["registered_at"], name="player_registered"),
             models.Index(fields=["last_activity_at"], name="player_last_activity"),
+            # The list's segment filters (country, then status, then KYC level) in the list's
+            # order (-id, read backwards), brand last: a page is read in order with the brand
+            # scope checked in the index, and the bounded count is an index-only scan.
+            models.Index(
+                fields=["country", "status", "kyc_level", "id", "brand"], name="player_segment"
+            ),
             # Same person on another brand: date of birth is selective, the name narrows it.
             models.Index(fields=["date_of_birth", "last_name"], name="player_dob_name"),
             # The few restricted players, for the list's restriction filter (any or one).
