@@ -28,6 +28,7 @@ from .models import (
     PspInboxEvent,
     PspWebhookRejection,
 )
+from .selectors import reference_q
 
 
 def _small(form: forms.Form) -> None:
@@ -119,10 +120,9 @@ class PaymentFilterSet(ScopedFilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # The PSP reference is unique per PSP: naming every PSP lets PostgreSQL use the
-        # (psp, psp_reference) index, one probe per PSP, instead of reading all of it.
-        by_psp = Q(psp_id__in=Psp.objects.values("pk"), psp_reference=value)
-        return queryset.filter(Q(reference=value) | by_psp)
+        # The PSP reference is unique per PSP: `reference_q` names every PSP so PostgreSQL
+        # probes the (psp, psp_reference) index once per PSP instead of reading all of it.
+        return queryset.filter(reference_q(value))
 
     def filter_player(self, queryset, name, value):
         """The few matching players first (their unique indexes), then their payments through

@@ -8,8 +8,7 @@ from django.urls import reverse
 from backoffice.money import format_money
 from backoffice.search import SearchHit, register_search
 
-from .models import Psp
-from .selectors import payments_for
+from .selectors import payments_for, reference_q
 
 
 @register_search(order=20)
@@ -17,8 +16,7 @@ def search_payments(user, query: str, limit: int) -> list[SearchHit]:
     query = query.strip()
     if not query or len(query) > 100:
         return []
-    # psp_id IN (every PSP): the (psp, psp_reference) index, one probe per PSP (see filtersets)
-    q = Q(reference=query) | Q(psp_id__in=Psp.objects.values("pk"), psp_reference=query)
+    q = reference_q(query)  # both unique indexes, one probe per PSP (see reference_q)
     if query.isdigit() and len(query) < 19:
         q |= Q(pk=int(query))
     hits = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import F, Lookup, Q, QuerySet
 from django.utils import timezone
 
 from backoffice.models import ApprovalRequest
@@ -20,6 +21,7 @@ from .models import (
     Payment,
     PaymentKind,
     PaymentStatus,
+    Psp,
     PspInboxEvent,
     Withdrawal,
 )
@@ -49,6 +51,31 @@ def payments_for(user) -> QuerySet[Payment]:
         return Payment.objects.none()
     qs = Payment.objects.in_brands(user)
     return qs if len(kinds) == 2 else qs.filter(kind=kinds[0])
+
+
+class _EqualsAny(Lookup):
+    """`lhs = ANY(rhs)`, rhs an array expression (used as an expression, not registered)."""
+
+    lookup_name = "equals_any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = compiler.compile(self.rhs)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+def reference_q(value: str) -> Q:
+    """Payments whose own reference or PSP reference is exactly `value`.
+
+    The PSP reference is unique per PSP, indexed as (psp_id, psp_reference): PostgreSQL probes
+    that index only when psp_id is constrained in the index condition. `psp_id = ANY(ARRAY(
+    SELECT id FROM payments_psp))` is an init plan evaluated once, so it becomes an index
+    condition (one probe per PSP) even inside the OR; `psp_id IN (SELECT ...)` does not, and
+    PostgreSQL then reads the whole index (~250 ms at 5M payments).
+    """
+    every_psp = _EqualsAny(F("psp_id"), ArraySubquery(Psp.objects.order_by().values("pk")))
+    return Q(reference=value) | Q(every_psp, psp_reference=value)
 
 
 def ledger_transactions_for_payment(payment: Payment) -> QuerySet[LedgerTransaction]:

@@ -172,6 +172,15 @@ class Payment(models.Model):
             models.Index(fields=["status", "-id"], name="payment_status_idx"),
             models.Index(fields=["psp", "-id"], name="payment_psp_idx"),
             models.Index(fields=["created_at"], name="payment_created_idx"),
+            # The list filtered by kind, newest first (the default order): one index per kind,
+            # on id alone so PostgreSQL costs it as well correlated with the table and prefers
+            # it to walking the primary key past every payment of the other kind.
+            models.Index(
+                fields=["-id"], condition=models.Q(kind="deposit"), name="payment_deposit_idx"
+            ),
+            models.Index(
+                fields=["-id"], condition=models.Q(kind="withdrawal"), name="payment_withdrawal_idx"
+            ),
             models.Index(
                 fields=["id"],
                 condition=models.Q(

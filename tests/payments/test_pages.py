@@ -227,6 +227,54 @@ def test_search_finds_a_payment_by_reference_within_scope(
     assert not [h for h in search_all(outsider, deposit.psp_reference) if h.kind == "Payment"]
 
 
+def test_psp_reference_lookups_probe_the_unique_index(
+    player, credited_deposit, make_staff, payments_client
+):
+    """The PSP reference is matched exactly with psp_id named in the same index condition
+    (`psp_id = ANY(ARRAY(SELECT ...))`), so (psp_id, psp_reference) is probed, not read whole."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deposit = credited_deposit(player, 100)
+    assert deposit.psp_reference
+    with CaptureQueriesContext(connection) as ctx:
+        hits = search_all(make_staff("Support"), deposit.psp_reference)
+    assert [h.url for h in hits if h.kind == "Payment"] == [f"/payments/transactions/{deposit.pk}/"]
+    _, client = payments_client
+    with CaptureQueriesContext(connection) as listed:
+        body = client.get(f"/payments/transactions/?q={deposit.psp_reference}").content.decode()
+    assert deposit.reference in body
+    for captured in (ctx.captured_queries, listed.captured_queries):
+        sql = next(q["sql"] for q in captured if 'FROM "payments_payment"' in q["sql"])
+        assert '"payments_payment"."psp_id" = ANY(ARRAY(SELECT' in sql
+        assert f'"payments_payment"."psp_reference" = \'{deposit.psp_reference}\'' in sql
+        assert "UPPER(" not in sql and " IN (SELECT" not in sql
+
+
+def test_transaction_list_page_query_joins_no_players(
+    player, credited_deposit, payments_client, django_assert_max_num_queries
+):
+    """Rows are paged on payments alone (the player comes in one query for the shown rows), so
+    a deep page does not probe players_player for every row it skips."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for amount in (1_000, 2_000):
+        credited_deposit(player, amount)
+    _, client = payments_client
+    client.get("/payments/transactions/")
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/payments/transactions/?kind=deposit&status=credited&currency=EUR")
+    assert len(ctx.captured_queries) <= 10
+    assert player.username in body.content.decode()
+    page = next(
+        q["sql"] for q in ctx.captured_queries
+        if q["sql"].startswith('SELECT "payments_payment"."id"') and "LIMIT" in q["sql"]
+    )  # fmt: skip
+    assert "players_player" not in page
+    assert 'ORDER BY "payments_payment"."id" DESC' in page
+
+
 def test_threshold_pages(payments_client):
     _, client = payments_client
     assert "every amount" in client.get("/payments/thresholds/").content.decode()
