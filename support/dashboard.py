@@ -2,15 +2,15 @@
 
 from backoffice.dashboard import QueueCounter, register_counter
 
-from .selectors import queue_counts
+from .selectors import count_label, queue_counts
 
 
-def _count(user, key: str) -> int:
+def _count(user, key: str) -> str:
     # The four counters share one aggregate query per page.
     counts = getattr(user, "_support_home_counts", None)
     if counts is None:
         counts = user._support_home_counts = queue_counts(user)
-    return counts[key]
+    return count_label(counts[key])  # bounded: "999+" past the limit
 
 
 for _order, (_key, _label, _help) in enumerate(

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_users_with_perms
 
@@ -74,15 +76,43 @@ QUEUES: dict[str, Queue] = {
 }  # fmt: skip
 
 
-def queue_counts(user) -> dict[str, int]:
-    """Open-ticket counts of every queue in one query (open tickets are the working set, so
-    the scan is over an index on status, not the ticket history)."""
-    aggregates = {
-        key: Count("id", filter=queue.condition(user))
-        for key, queue in QUEUES.items()
-        if key != "all"
-    }
-    return tickets_for(user).filter(status__in=OPEN_STATUSES).aggregate(**aggregates)
+# A queue badge counts at most this many tickets and reads "999+" beyond: a count over a busy
+# brand's whole open backlog (tens of thousands at scale) cost more than the rest of the page.
+QUEUE_COUNT_LIMIT = 999
+
+
+def queue_counts(user, limit: int = QUEUE_COUNT_LIMIT) -> dict[str, int]:
+    """Open-ticket counts of every queue, each bounded: a value above `limit` (it is then
+    `limit` + 1) means "more than `limit`", see `count_label`.
+
+    One statement of scalar subqueries, one per queue, each `SELECT count(*) FROM (... LIMIT
+    limit + 1)`, so each reads at most `limit` + 1 rows along its queue's index instead of one
+    pass over every open ticket of the user's brands."""
+    base = tickets_for(user).filter(status__in=OPEN_STATUSES).order_by()
+    parts, params = [], []
+    for key, queue in QUEUES.items():
+        if key == "all":
+            continue
+        rows = base.filter(queue.condition(user)).values("pk")[: limit + 1]
+        try:
+            sql, p = rows.query.sql_with_params()
+        except EmptyResultSet:  # no brand in scope: nothing to count
+            parts.append(f"0 AS {key}")
+            continue
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS {key}_rows) AS {key}")
+        params.extend(p)
+    keys = [key for key in QUEUES if key != "all"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(keys, row, strict=True))
+
+
+def count_label(n: int | None, limit: int = QUEUE_COUNT_LIMIT) -> str:
+    """A bounded count for display: "999+" past the limit."""
+    if n is None:
+        return ""
+    return f"{limit:,}+" if n > limit else str(n)
 
 
 def ticket_workers() -> QuerySet:

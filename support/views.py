@@ -36,7 +36,7 @@ from .forms import (
     TicketStatusForm,
 )
 from .models import Macro, Ticket
-from .selectors import QUEUES, queue_counts, tickets_for
+from .selectors import QUEUES, count_label, queue_counts, tickets_for
 from .tables import MacroTable, TicketTable
 
 
@@ -44,7 +44,13 @@ def _queue_context(user) -> dict:
     counts = queue_counts(user)
     return {
         "queues": [
-            {"key": key, "label": q.label, "help": q.help, "count": counts.get(key)}
+            {
+                "key": key,
+                "label": q.label,
+                "help": q.help,
+                "count": counts.get(key),
+                "count_label": count_label(counts.get(key)),
+            }
             for key, q in QUEUES.items()
         ]
     }

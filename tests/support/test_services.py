@@ -22,7 +22,7 @@ from support.exceptions import (
     NothingToChange,
 )
 from support.models import SLA_BY_PRIORITY, Status, Ticket, TicketNote
-from support.selectors import eligible_assignees, queue_counts
+from support.selectors import count_label, eligible_assignees, queue_counts
 from tests.factories import PlayerFactory
 from tests.factories.support import MacroFactory, TicketFactory
 
@@ -374,3 +374,19 @@ def test_queue_counts(player, agent, other_agent, django_assert_num_queries):
         "unassigned": 4, "mine": 1, "team": 5, "overdue": 1, "disputes": 1,
     }  # fmt: skip
     assert dispute.pk and late.pk
+
+
+def test_queue_counts_are_bounded(player, agent, django_assert_num_queries):
+    for _ in range(3):
+        _open(player, agent)
+    with django_assert_num_queries(2):
+        counts = queue_counts(agent, limit=2)
+    assert counts["unassigned"] == 3 and counts["mine"] == 0  # 3 = "more than 2"
+    assert count_label(counts["unassigned"], limit=2) == "2+"
+    assert count_label(counts["mine"], limit=2) == "0"
+    assert count_label(1500) == "999+" and count_label(999) == "999"
+
+
+def test_queue_counts_without_brands_are_zero(make_staff):
+    nobody = make_staff("Support", brands=[])
+    assert set(queue_counts(nobody).values()) == {0}
