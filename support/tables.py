@@ -5,9 +5,9 @@ from __future__ import annotations
 import django_tables2 as tables
 from django.middleware.csrf import get_token
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from backoffice.tables_speed import esc, fast_format_html
 from backoffice.templatetags.ui import reltime, status_badge
 from players.tables import TABLE_ATTRS
 
@@ -68,26 +68,43 @@ class TicketTable(tables.Table):
         return status_badge(value, record.get_priority_display())
 
     def render_subject(self, value, record):
-        dispute = mark_safe(' <span class="badge text-bg-danger">dispute</span>')
-        dispute = dispute if record.is_dispute else ""
-        return format_html(
-            '{}{}<div class="small text-body-secondary">{}</div>',
-            value, dispute, record.get_category_display(),
-        )  # fmt: skip
+        dispute = ' <span class="badge text-bg-danger">dispute</span>' if record.is_dispute else ""
+        return mark_safe(
+            f'{esc(value)}{dispute}<div class="small text-body-secondary">'
+            f"{esc(record.get_category_display())}</div>"
+        )
 
     def render_sla_due_at(self, value, record):
         state = record.sla_state
         if state == "breached":
-            return format_html('<span class="text-danger fw-semibold">due {}</span>',
-                               reltime(value))  # fmt: skip
+            return fast_format_html('<span class="text-danger fw-semibold">due {}</span>',
+                                    reltime(value))  # fmt: skip
         if state == "warning":
-            return format_html('<span class="text-warning-emphasis">{}</span>', reltime(value))
+            return fast_format_html('<span class="text-warning-emphasis">{}</span>',
+                                    reltime(value))  # fmt: skip
         if not state:
-            return format_html('<span class="text-body-secondary">{}</span>', "paused")
+            return mark_safe('<span class="text-body-secondary">paused</span>')
         return reltime(value)
 
     def render_updated_at(self, value):
         return reltime(value)
+
+    def _claim(self):
+        """(may claim, the claim URL cut where the id goes, the CSRF token): once per table,
+        not once per row (a queue of unassigned tickets draws a Claim button in every row)."""
+        if not hasattr(self, "_claim_parts"):
+            request = getattr(self, "request", None)
+            user = getattr(request, "user", None)
+            may = user is not None and user.has_perm("support.change_ticket")
+            url = reverse("support:ticket_claim", kwargs={"pk": 7_391_028_374_651})
+            before, after = url.split("7391028374651")
+            self._claim_parts = (
+                may,
+                esc(before),
+                esc(after),
+                esc(get_token(request)) if may else "",
+            )
+        return self._claim_parts
 
     def render_assignee(self, record):
         request = getattr(self, "request", None)
@@ -96,17 +113,17 @@ class TicketTable(tables.Table):
             if user is not None and record.assignee_id == user.pk:
                 return mark_safe("<strong>You</strong>")
             return record.assignee.get_username()
-        if record.is_open and user is not None and user.has_perm("support.change_ticket"):
-            if not hasattr(self, "_csrf_token"):
-                self._csrf_token = get_token(request)
-            url = reverse("support:ticket_claim", kwargs={"pk": record.pk})
-            return format_html(
-                '<form method="post" action="{}" hx-post="{}" hx-target="this" '
-                'hx-swap="outerHTML"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-                '<button class="btn btn-sm btn-outline-primary py-0" type="submit">Claim'
-                '<span class="visually-hidden"> ticket #{}</span></button></form>',
-                url, url, self._csrf_token, record.pk,
-            )  # fmt: skip
+        if record.is_open and user is not None:
+            may, before, after, token = self._claim()
+            if may:
+                url = f"{before}{record.pk}{after}"
+                return mark_safe(
+                    f'<form method="post" action="{url}" hx-post="{url}" hx-target="this" '
+                    'hx-swap="outerHTML"><input type="hidden" name="csrfmiddlewaretoken" '
+                    f'value="{token}"><button class="btn btn-sm btn-outline-primary py-0" '
+                    'type="submit">Claim<span class="visually-hidden"> ticket '
+                    f"#{record.pk}</span></button></form>"
+                )
         return mark_safe('<span class="text-body-secondary">—</span>')
 
 

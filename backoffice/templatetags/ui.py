@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from backoffice.money import format_money
+from backoffice.tables_speed import fast_format_html
 
 register = template.Library()
 
@@ -93,7 +94,7 @@ def status_badge(value, label=None):
     if value in (None, ""):
         return "—"
     text = label or str(value).replace("_", " ")
-    return format_html(
+    return fast_format_html(  # drawn in every row of the lists: the lean format_html
         '<span class="badge {} status-badge" data-status="{}">{}</span>',
         badge_class(value),
         value,
@@ -116,7 +117,9 @@ def reltime(value: datetime | None):
     words = short_duration(abs(seconds))
     words = f"{words} ago" if seconds >= 0 else f"in {words}"
     exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, words)
+    return fast_format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, words
+    )
 
 
 _UNITS = ((365 * 86400, "y"), (30 * 86400, "mo"), (86400, "d"), (3600, "h"), (60, "min"))
