@@ -102,8 +102,13 @@ class PspInboxEvent(models.Model):
         IGNORED = "ignored", "Ignored"
         ERROR = "error", "Error"
 
-    psp = models.ForeignKey(Psp, on_delete=models.PROTECT, related_name="inbox")
-    brand = models.ForeignKey("backoffice.Brand", on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes on psp (the unique (psp, event_id) and (psp, psp_reference)
+    # indexes lead with it) or brand (three values or so: scoping filters, it never selects):
+    # every delivery writes each index, and intake is the hottest insert we have.
+    psp = models.ForeignKey(Psp, on_delete=models.PROTECT, related_name="inbox", db_index=False)
+    brand = models.ForeignKey(
+        "backoffice.Brand", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     event_id = models.CharField(max_length=200)
     event_type = models.CharField(max_length=80)
     psp_reference = models.CharField(max_length=100, blank=True)
