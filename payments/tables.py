@@ -2,26 +2,57 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import django_tables2 as tables
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 
+from backoffice.tables_speed import fast_format_html
 from backoffice.templatetags.ui import money, reltime, status_badge
 
-from .models import Account, LedgerEntry, Payment, PaymentMethod, PspInboxEvent, PspWebhookRejection
+from .models import (
+    Account,
+    LedgerEntry,
+    Payment,
+    PaymentKind,
+    PaymentMethod,
+    PaymentStatus,
+    PspInboxEvent,
+    PspWebhookRejection,
+)
 
 TABLE_ATTRS = {"class": "table table-sm table-hover align-middle", "data-keyboard-rows": ""}
 MONEY_ATTRS = {"th": {"class": "text-end"}, "td": {"class": "text-end text-nowrap"}}
 
 
+# Labels looked up once, not through get_FOO_display (which rebuilds a dict) in every row.
+_KIND_LABELS = dict(PaymentKind.choices)
+_STATUS_LABELS = dict(PaymentStatus.choices)
+_METHOD_LABELS = dict(PaymentMethod.Kind.choices)
+_SENTINEL = 7_391_028_374_651  # an id no player has: where the id goes in the player URL
+
+
+@lru_cache(maxsize=8)
+def _player_url_parts(script_prefix: str, urlconf) -> tuple[str, str] | None:
+    """The player page URL around its id, reversed once per URL setup (not once a row)."""
+    try:
+        url = reverse("players:player_detail", kwargs={"pk": _SENTINEL})
+    except Exception:  # noqa: BLE001 - the players pages may not be mounted (a slim install)
+        return None
+    before, _, after = url.partition(str(_SENTINEL))
+    return before, after
+
+
 def _player_link(player_id, label=None):
     if not player_id:
         return "—"
-    try:
-        url = reverse("players:player_detail", kwargs={"pk": player_id})
-    except Exception:  # noqa: BLE001 - the players pages may not be mounted (a slim install)
+    parts = _player_url_parts(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    if parts is None:
         return format_html('<span class="font-monospace">#{}</span>', player_id)
-    return format_html('<a href="{}">{}</a>', url, label or f"#{player_id}")
+    url = f"{parts[0]}{int(player_id)}{parts[1]}"
+    return fast_format_html('<a href="{}">{}</a>', url, label or f"#{player_id}")
 
 
 class PaymentTable(tables.Table):
@@ -57,8 +88,8 @@ class PaymentTable(tables.Table):
     def render_created_at(self, value):
         return reltime(value)
 
-    def render_kind(self, record):
-        return record.get_kind_display()
+    def render_kind(self, value):
+        return str(_KIND_LABELS.get(value, value))
 
     def render_player(self, value, record):
         return _player_link(value, record.player.username)
@@ -66,11 +97,11 @@ class PaymentTable(tables.Table):
     def render_amount(self, value, record):
         return money(value, record.currency_id)
 
-    def render_status(self, value, record):
-        return status_badge(value, record.get_status_display())
+    def render_status(self, value):
+        return status_badge(value, str(_STATUS_LABELS.get(value, value)))
 
     def render_method_kind(self, value):
-        return dict(PaymentMethod.Kind.choices).get(value, value)
+        return _METHOD_LABELS.get(value, value)
 
 
 class LedgerEntryTable(tables.Table):
