@@ -122,6 +122,11 @@ def _has_callable(*dicts) -> bool:
     return False
 
 
+def _attrs_html(attrs) -> str:
+    """`AttributeDict.as_html()` (a `format_html_join` per row) as one join: same output."""
+    return " ".join(f'{esc(k)}="{esc(v)}"' for k, v in attrs._iteritems())
+
+
 def _checkbox_pattern(column, bound_column) -> tuple[str, str] | None:
     """For a plain CheckBoxColumn (never checked, fixed attributes): its `<input>` cut where the
     value goes, so a cell is one join instead of an AttributeDict drawn per row."""
@@ -305,7 +310,7 @@ class _Column:
             return self.td
         bc = self.bound_column
         bc.current_value, bc.current_record = content, record
-        return bc.attrs["td"].as_html()
+        return _attrs_html(bc.attrs["td"])
 
     def html(self, content, context) -> str:
         if self.localize is not None:
@@ -313,7 +318,7 @@ class _Column:
         if type(content) is SafeString:
             return content
         if type(content) is str and context.autoescape:
-            return conditional_escape(content)
+            return SafeString(html.escape(content))  # conditional_escape, without its wrapper
         return render_value_in_context(content, context)
 
 
@@ -333,7 +338,7 @@ def render_rows(table, context) -> SafeString:
         if static_rows:
             append('<tr class="odd">' if row.row_counter % 2 else '<tr class="even">')
         else:
-            append(f"<tr {row.attrs.as_html()}>")
+            append(f"<tr {_attrs_html(row.attrs)}>")
         for col in columns:
             content = col.cell(row, record, table)
             append(f"<td {col.td_attrs(record, content)}>{col.html(content, context)}</td>")
