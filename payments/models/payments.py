@@ -173,13 +173,21 @@ class Payment(models.Model):
             models.Index(fields=["psp", "-id"], name="payment_psp_idx"),
             models.Index(fields=["created_at"], name="payment_created_idx"),
             # The list filtered by kind, newest first (the default order): one index per kind,
-            # on id alone so PostgreSQL costs it as well correlated with the table and prefers
-            # it to walking the primary key past every payment of the other kind.
+            # keyed on id alone so PostgreSQL costs it as well correlated with the table and
+            # prefers it to walking the primary key past every payment of the other kind. The
+            # list's usual filters (brand scope, status, currency) ride along, so its bounded
+            # count is an index-only scan instead of 10,001 matches fetched from the heap.
             models.Index(
-                fields=["-id"], condition=models.Q(kind="deposit"), name="payment_deposit_idx"
+                fields=["-id"],
+                include=["brand", "status", "currency"],
+                condition=models.Q(kind="deposit"),
+                name="payment_deposit_list_idx",
             ),
             models.Index(
-                fields=["-id"], condition=models.Q(kind="withdrawal"), name="payment_withdrawal_idx"
+                fields=["-id"],
+                include=["brand", "status", "currency"],
+                condition=models.Q(kind="withdrawal"),
+                name="payment_withdrawal_list_idx",
             ),
             models.Index(
                 fields=["id"],
