@@ -275,6 +275,38 @@ def test_transaction_list_page_query_joins_no_players(
     assert 'ORDER BY "payments_payment"."id" DESC' in page
 
 
+def test_status_of_one_kind_also_names_that_kind(player, credited_deposit, payments_client):
+    """?status=credited lists the same rows with kind = 'deposit' added (statuses belong to
+    one kind, bar "failed"), so PostgreSQL can walk the deposits' index newest first."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deposit = credited_deposit(player, 1_500)
+    _, client = payments_client
+    client.get("/payments/transactions/")
+
+    def page_sql(url):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+        sql = next(
+            q["sql"] for q in ctx.captured_queries
+            if q["sql"].startswith('SELECT "payments_payment"."id"') and "LIMIT" in q["sql"]
+        )  # fmt: skip
+        return response, sql
+
+    response, sql = page_sql("/payments/transactions/?status=credited&status=captured")
+    assert [p.pk for p in response.context["table"].data] == [deposit.pk]
+    assert '"payments_payment"."kind" = \'deposit\'' in sql
+    response, sql = page_sql("/payments/transactions/?status=credited&status=paid")
+    assert [p.pk for p in response.context["table"].data] == [deposit.pk]
+    assert '"kind" =' not in sql
+    response, sql = page_sql("/payments/transactions/?status=failed")
+    assert '"kind" =' not in sql
+    assert not list(response.context["table"].data)
+    response, _ = page_sql("/payments/transactions/?kind=withdrawal&status=credited")
+    assert not list(response.context["table"].data)
+
+
 def test_threshold_pages(payments_client):
     _, client = payments_client
     assert "every amount" in client.get("/payments/thresholds/").content.decode()
