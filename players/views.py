@@ -16,7 +16,12 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.views.generic import FormView
 
-from backoffice.views_base import ObjectListView, ScopedDetailView, StaffRequiredMixin
+from backoffice.views_base import (
+    ObjectListView,
+    ScopedDetailView,
+    StaffRequiredMixin,
+    pages_by_id,
+)
 
 from . import services
 from .exceptions import PlayerError
@@ -68,7 +73,8 @@ class PlayerListView(ObjectListView):
     ]
 
     def get_queryset(self):
-        return super().get_queryset().select_related("brand")
+        # Deep pages (page 50 of a filtered million) read their ids from the segment index.
+        return pages_by_id(super().get_queryset().select_related("brand"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,6 +77,25 @@ def test_list_query_count_does_not_grow_with_rows(brand_a, make_staff, client_fo
     assert many <= 10  # session, user, device, rows, bounded count, saved filters, …
 
 
+def test_deep_pages_read_ids_first_and_keep_the_order(brand_a, brand_b, make_staff, client_for):
+    mine = PlayerFactory.create_batch(7, brand=brand_a, country="MT")
+    PlayerFactory.create_batch(3, brand=brand_b, country="MT")  # outside the agent's brands
+    client = client_for(make_staff("Support"))
+    expected = [p.pk for p in sorted(mine, key=lambda p: -p.pk)]
+    pages = []
+    for page in (1, 2, 3):
+        response = client.get("/players/", {"country": "MT", "per_page": 3, "page": page})
+        pages.append([row.record.pk for row in response.context["table"].paginated_rows])
+    assert pages == [expected[:3], expected[3:6], expected[6:]]
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/players/", {"country": "MT", "per_page": 3, "page": 2})
+    ids_query = [
+        q["sql"] for q in ctx.captured_queries if 'SELECT "players_player"."id" AS "pk"' in q["sql"]
+    ]
+    assert len(ids_query) == 1 and "OFFSET 3" in ids_query[0]
+    assert len(ctx.captured_queries) <= 10
+
+
 def test_list_sorts_only_by_indexed_columns(brand_a, make_staff, client_for):
     PlayerFactory(brand=brand_a)
     client = client_for(make_staff("Support"))
