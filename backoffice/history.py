@@ -19,10 +19,42 @@ class HistoricalRowBase(models.Model):
         abstract = True
 
 
-def audit_history(**kwargs) -> HistoricalRecords:
-    """A `HistoricalRecords` with the project's base columns."""
+class AuditHistoricalRecords(HistoricalRecords):
+    """`HistoricalRecords` that also records saves made through a proxy of the model.
+
+    django-simple-history connects its signal handlers for the concrete model only, and Django
+    sends `post_save` with the proxy class as sender, so a `Deposit(...).save()` would leave no
+    history row for the `payments_payment` row it wrote. Proxies declared later are connected
+    when their class is prepared (see `_connect_proxy`).
+    """
+
+    def finalize(self, sender, **kwargs):
+        super().finalize(sender, **kwargs)
+        if self.cls is sender:
+            _RECORDS_BY_MODEL[sender] = self
+
+
+_RECORDS_BY_MODEL: dict[type, AuditHistoricalRecords] = {}
+
+
+def _connect_proxy(sender, **kwargs) -> None:
+    if not sender._meta.proxy:
+        return
+    records = _RECORDS_BY_MODEL.get(sender._meta.concrete_model)
+    if records is None:
+        return
+    models.signals.post_save.connect(records.post_save, sender=sender, weak=False)
+    models.signals.post_delete.connect(records.post_delete, sender=sender, weak=False)
+    models.signals.pre_delete.connect(records.pre_delete, sender=sender, weak=False)
+
+
+models.signals.class_prepared.connect(_connect_proxy, weak=False)
+
+
+def audit_history(**kwargs) -> AuditHistoricalRecords:
+    """A `HistoricalRecords` with the project's base columns (proxies recorded too)."""
     kwargs.setdefault("bases", [HistoricalRowBase])
-    return HistoricalRecords(**kwargs)
+    return AuditHistoricalRecords(**kwargs)
 
 
 def _fill_ip(sender, instance, history_instance, **kwargs) -> None:

@@ -281,3 +281,11 @@ def test_risk_may_hold_but_not_approve(player, card_method, fund, make_staff):
     assert (w.status, w.status_reason) == (S.IN_REVIEW, "suspected_fraud")
     with pytest.raises(PermissionDenied):
         do_approve_withdrawal(w.pk, acting_user=risk)
+
+
+def test_a_deposit_created_by_a_psp_callback_has_its_history(player, credited_deposit):
+    """Deposits are saved through the `Deposit` proxy; its saves must reach Payment's history."""
+    payment = credited_deposit(player, 25_00)
+    versions = list(payment.history.order_by("history_id").values_list("history_type", "status"))
+    assert versions[0][0] == "+"
+    assert versions[-1] == ("~", "credited")
