@@ -8,20 +8,12 @@ from functools import lru_cache
 import django_filters
 from django import forms
 from django.apps import apps
+from django.conf import settings
 from simple_history.models import HistoricalChanges
 
 from .models import AuditEvent, Brand, User
 
-OUR_APPS = (
-    "backoffice",
-    "players",
-    "payments",
-    "support",
-    "bonuses",
-    "compliance",
-    "games",
-    "reporting",
-)
+OUR_APPS = settings.OUR_APPS
 
 
 def style_filter_form(form: forms.Form) -> None:

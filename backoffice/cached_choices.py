@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 
 import django_filters
 from django import forms
-from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django_filters.fields import ModelChoiceField as FilterModelChoiceField
+
+from . import generations
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +51,11 @@ _local: dict = {"token": None, "lists": {}}
 
 
 def _token() -> str | None:
-    try:
-        token = cache.get(TOKEN_KEY)
-        if token is None:
-            cache.add(TOKEN_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(TOKEN_KEY)
-        return token
-    except Exception:  # noqa: BLE001 - no cache, no caching: read from the database
-        logger.warning("Choice cache unavailable; reading filter choices from the database")
-        return None
+    return generations.read(TOKEN_KEY, what="Filter choice cache")
 
 
 def invalidate() -> None:
-    try:
-        cache.set(TOKEN_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:  # noqa: BLE001
-        logger.exception("Could not invalidate the filter choice cache")
+    generations.bump(TOKEN_KEY, what="filter choice cache")
     with _lock:
         _local["token"], _local["lists"] = None, {}
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from . import generations
 
 logger = logging.getLogger(__name__)
 
@@ -35,23 +35,12 @@ _backend = ModelBackend()
 
 def current_generation() -> str | None:
     """The token the cached answers must carry; None when the cache cannot be reached."""
-    try:
-        token = cache.get(GENERATION_KEY)
-        if token is None:
-            cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(GENERATION_KEY)
-        return token
-    except Exception:  # noqa: BLE001 - no cache, no caching: answer from the database
-        logger.warning("Permission cache unavailable; reading permissions from the database")
-        return None
+    return generations.read(GENERATION_KEY, what="Permission cache")
 
 
 def invalidate() -> None:
     """Make every session compute its permissions and brands again on its next request."""
-    try:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:  # noqa: BLE001 - sessions then fall back to MAX_AGE
-        logger.exception("Could not invalidate the permission cache")
+    generations.bump(GENERATION_KEY, what="permission cache")
 
 
 def _changed(sender=None, **kwargs) -> None:

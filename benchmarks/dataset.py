@@ -79,25 +79,14 @@ def built_scale() -> str | None:
     return row[0] if row else None
 
 
-OURS = {
-    "backoffice",
-    "players",
-    "payments",
-    "support",
-    "bonuses",
-    "compliance",
-    "games",
-    "reporting",
-}
-
-
 def _our_tables() -> list[str]:
     from django.apps import apps
+    from django.conf import settings
 
     return [
         m._meta.db_table
         for m in apps.get_models(include_auto_created=True)
-        if m._meta.app_label in OURS and not m._meta.proxy and m._meta.managed
+        if m._meta.app_label in settings.OUR_APPS and not m._meta.proxy and m._meta.managed
     ]
 
 

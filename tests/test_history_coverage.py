@@ -7,21 +7,13 @@ import re
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.urls import reverse
 from simple_history.models import HistoricalChanges
 
 from backoffice.models import SavedFilter
 
-OUR_APPS = (
-    "backoffice",
-    "players",
-    "payments",
-    "support",
-    "bonuses",
-    "compliance",
-    "games",
-    "reporting",
-)
+OUR_APPS = settings.OUR_APPS
 
 # Tables that need no simple-history, each with the reason. Append-only tables are their own
 # history: a row is written once and never changed (most have a trigger saying so), so a
