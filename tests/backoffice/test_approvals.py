@@ -62,6 +62,9 @@ def _contended(payload, *, request, acting_user):
     deadline = time.monotonic() + 10
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
+            # pg_stat_activity is read once per transaction and kept: drop that snapshot, or a
+            # loser that queues after the first look is never seen.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
