@@ -11,6 +11,7 @@ from django import forms
 from django.db.models import Q
 
 from backoffice.cached_choices import CachedModelChoiceFilter
+from backoffice.forms import compact_widgets
 from backoffice.models import Brand
 from backoffice.money import exponent_for
 from players.models import Player
@@ -31,18 +32,6 @@ from .models import (
     PspWebhookRejection,
 )
 from .selectors import reference_q
-
-
-def _small(form: forms.Form) -> None:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select | forms.SelectMultiple):
-            css = "form-select form-select-sm"
-        else:
-            css = "form-control form-control-sm"
-        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
 
 def _day_start(value) -> datetime:
@@ -73,7 +62,7 @@ class ScopedFilterSet(django_filters.FilterSet):
             self.filters["psp"].queryset = (
                 Psp.objects.in_brands(user) if user else Psp.objects.none()
             )
-        _small(self.form)
+        compact_widgets(self.form)
 
     def filter_upper(self, queryset, name, value):
         return queryset.filter(**{name: value.strip().upper()})

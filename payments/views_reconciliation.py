@@ -25,6 +25,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from backoffice.dashboard import QueueCounter, register_counter
 from backoffice.exceptions import BackofficeError
+from backoffice.forms import compact_widgets
 from backoffice.models import Brand
 from backoffice.money import exponent_for, format_money, to_minor
 from backoffice.templatetags.ui import money, reltime, status_badge
@@ -44,18 +45,6 @@ R = SettlementReport.Status
 
 TABLE_ATTRS = {"class": "table table-sm table-hover align-middle", "data-keyboard-rows": ""}
 MONEY_ATTRS = {"th": {"class": "text-end"}, "td": {"class": "text-end text-nowrap"}}
-
-
-def _small(form) -> None:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select | forms.SelectMultiple):
-            css = "form-select form-select-sm"
-        else:
-            css = "form-control form-control-sm"
-        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
 
 def _psps(user):
@@ -80,7 +69,7 @@ class ReportFilterSet(django_filters.FilterSet):
         super().__init__(data, *args, request=request, **kwargs)
         if request is not None:
             self.filters["psp"].queryset = _psps(request.user)
-        _small(self.form)
+        compact_widgets(self.form)
 
 
 class ReportTable(tables.Table):
@@ -303,7 +292,7 @@ class ExceptionFilterSet(django_filters.FilterSet):
         if request is not None:
             self.filters["psp"].queryset = _psps(request.user)
             self.filters["brand"].queryset = Brand.objects.in_brands(request.user)
-        _small(self.form)
+        compact_widgets(self.form)
 
     def filter_status(self, qs, name, value):
         if value == "all":
